@@ -1,0 +1,1 @@
+"""TripClick clickstream lakehouse as Dagster software-defined assets."""
