@@ -1,0 +1,103 @@
+"""The ``tripclick`` command line.
+
+Adding a subcommand: create its parser in ``build_parser`` with ``set_defaults(cmd="name")``
+and map ``"name"`` to a ``handler(args) -> exit code`` in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+
+from tripclick_assets.settings import SettingsError, local_settings
+
+
+def _services(args: argparse.Namespace):
+    from tripclick_assets.services import services_from_settings
+
+    return services_from_settings(local_settings())
+
+
+def services_up(args: argparse.Namespace) -> int:
+    from tripclick_assets.services import ServiceError
+
+    failed = False
+    for service in _services(args):
+        began = time.monotonic()
+        try:
+            service.start(timeout=args.timeout)
+        except ServiceError as exc:
+            print(f"error: {service.name}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        status = service.status()
+        where = status.get("bootstrap_servers") or status.get("url")
+        how = "external" if status.get("external") else f"pid {status['pid']}"
+        print(f"{service.name}: up at {where} ({how}, {time.monotonic() - began:.1f}s)")
+    return 1 if failed else 0
+
+
+def services_down(args: argparse.Namespace) -> int:
+    from tripclick_assets.services import ServiceError
+
+    failed = False
+    for service in _services(args):
+        try:
+            service.stop(timeout=args.timeout)
+        except ServiceError as exc:
+            print(f"error: {service.name}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        print(f"{service.name}: down")
+    return 1 if failed else 0
+
+
+def services_status(args: argparse.Namespace) -> int:
+    settings = local_settings()
+    statuses = {service.name: service.status() for service in _services(args)}
+    print(json.dumps({"home": str(settings.home), "services": statuses}, indent=2))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "services up": services_up,
+    "services down": services_down,
+    "services status": services_status,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tripclick", description="TripClick lakehouse tooling.")
+    commands = parser.add_subparsers(metavar="COMMAND", required=True)
+
+    services = commands.add_parser(
+        "services",
+        help="local Kafka broker and PostgreSQL",
+        description="Manage the local services (settings: TRIPCLICK_HOME, TRIPCLICK_HOST, "
+        "TRIPCLICK_KAFKA_PORT, TRIPCLICK_POSTGRES_PORT, TRIPCLICK_POSTGRES_URL).",
+    )
+    actions = services.add_subparsers(metavar="ACTION", required=True)
+    up = actions.add_parser("up", help="start the services (idempotent)")
+    up.add_argument("--timeout", type=float, default=60, help="seconds to wait for each service (default 60)")
+    up.set_defaults(cmd="services up")
+    down = actions.add_parser("down", help="stop the services")
+    down.add_argument("--timeout", type=float, default=30, help="seconds to wait for each service (default 30)")
+    down.set_defaults(cmd="services down")
+    actions.add_parser("status", help="print the services' status as JSON").set_defaults(cmd="services status")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.cmd](args)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
