@@ -1,0 +1,144 @@
+"""The reader on hand-written lines in the real dump format, every quirk of DESIGN §2."""
+
+import json
+from datetime import date
+
+import pytest
+
+from tripclick_assets.lib.tripclick_logs import (
+    MAX_LINE_BYTES,
+    MalformedRecord,
+    SourceNotFoundError,
+    find_day_source,
+    iter_lines,
+    load_articles,
+    parse_documents,
+    parse_dotnet_date,
+    parse_record,
+)
+
+REAL_LINE = (
+    b'{"DateCreated": "/Date(1451648495927)/", "SessionId": "svdse145tl1h2o450xjkwg45", '
+    b'"DocumentId": 8944284, "Url": "http://cks.nice.org.uk/immunizations-travel", '
+    b'"Title": "Travel immunizations: Hepatitis A", "DOI": "", "ClinicalAreas": ",Infectious Disease", '
+    b'"Keywords": "travel vaccination", "Documents": []}'
+)
+
+
+def test_real_line_parses_with_every_field_kept():
+    record = parse_record(REAL_LINE)
+    assert record.session_id == "svdse145tl1h2o450xjkwg45"
+    assert record.document_id == 8944284
+    assert record.epoch_ms == 1451648495927
+    assert record.raw["Title"] == "Travel immunizations: Hepatitis A"
+    assert record.raw["ClinicalAreas"] == ",Infectious Disease"
+    assert record.raw["DOI"] == "" and record.raw["Documents"] == []
+    assert list(record.raw) == ["DateCreated", "SessionId", "DocumentId", "Url", "Title", "DOI",
+                                "ClinicalAreas", "Keywords", "Documents"]
+
+
+def test_trip_query_syntax_and_unicode_kept_verbatim():
+    line = json.dumps({
+        "DateCreated": "/Date(1356998400000)/", "SessionId": "a" * 24, "DocumentId": 1,
+        "Url": "u", "Title": "Éfficacité – ß", "DOI": "10.1000/xyz", "ClinicalAreas": "",
+        "Keywords": '(title:asthma AND from:2011) OR "sickle cell" NOT child', "Documents": "12:3.5,99:1.0",
+    }, ensure_ascii=False).encode()
+    record = parse_record(line)
+    assert record.raw["Keywords"] == '(title:asthma AND from:2011) OR "sickle cell" NOT child'
+    assert record.raw["Title"] == "Éfficacité – ß"
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("/Date(1451648495927)/", 1451648495927),
+    ("/Date(1451648495927+0000)/", 1451648495927),
+    ("/Date(1451648495927-0500)/", 1451648495927),  # the offset is informational; ms are UTC
+    ("/Date(0)/", 0),
+])
+def test_dotnet_dates(value, expected):
+    assert parse_dotnet_date(value) == expected
+
+
+@pytest.mark.parametrize("value", ["/Date(abc)/", "2016-01-01", "", "/Date()/", 1451648495927, None])
+def test_bad_dotnet_dates(value):
+    with pytest.raises(MalformedRecord, match="DateCreated"):
+        parse_dotnet_date(value)
+
+
+def _line(**overrides) -> bytes:
+    obj = json.loads(REAL_LINE)
+    for key, value in overrides.items():
+        if value is ...:
+            obj.pop(key)
+        else:
+            obj[key] = value
+    return json.dumps(obj).encode()
+
+
+@pytest.mark.parametrize("line,reason", [
+    (b'{"DateCreated": "/Date(1451648495927)/", "SessionId": "x"', "invalid JSON"),
+    (b"[1, 2, 3]", "not a JSON object"),
+    (_line(SessionId=...), "missing SessionId"),
+    (_line(SessionId="  "), "missing SessionId"),
+    (_line(DocumentId=...), "missing DocumentId"),
+    (_line(DateCreated=...), "missing DateCreated"),
+    (_line(DateCreated="/Date(abc)/"), "DateCreated is not a /Date"),
+    (_line(DocumentId="12ab"), "DocumentId is not an integer"),
+    (_line(DocumentId=1.5), "DocumentId is not an integer"),
+    (_line(DocumentId=True), "DocumentId is not an integer"),
+    (REAL_LINE.replace(b"Hepatitis", b"Hep\xff\xfetitis"), "not UTF-8"),
+    (b'{"Title": "' + b"x" * (MAX_LINE_BYTES + 10) + b'"}', "byte limit"),
+])
+def test_malformed_lines_have_a_reason(line, reason):
+    with pytest.raises(MalformedRecord) as info:
+        parse_record(line)
+    assert reason in info.value.reason
+
+
+def test_one_megabyte_line_is_rejected_by_size():
+    with pytest.raises(MalformedRecord, match="over the"):
+        parse_record(b'{"Title": "' + b"y" * 1_000_000 + b'"}')
+
+
+def test_document_id_as_digit_string_is_accepted():
+    assert parse_record(_line(DocumentId="8944284")).document_id == 8944284
+
+
+@pytest.mark.parametrize("value,expected", [
+    ([], []), (None, []), ("", []),
+    ([8944284, 1, 2], [8944284, 1, 2]),
+    ("8944284:12.5,1234:3.1", [8944284, 1234]),
+    ("8944284:12.5, 1234 : 3.1 ,bad,77", [8944284, 1234, 77]),
+])
+def test_documents_list_or_legacy_string(value, expected):
+    assert parse_documents(value) == expected
+
+
+def test_day_file_preferred_then_month_file_then_clear_error(tmp_path):
+    with pytest.raises(SourceNotFoundError) as info:
+        find_day_source(tmp_path, date(2013, 3, 4))
+    assert "2013-03-04.json" in str(info.value) and "2013-03.json" in str(info.value)
+    month = tmp_path / "2013-03.json"
+    month.write_bytes(REAL_LINE + b"\n")
+    assert find_day_source(tmp_path, date(2013, 3, 4)) == month
+    day = tmp_path / "2013-03-04.json"
+    day.write_bytes(REAL_LINE + b"\n")
+    assert find_day_source(tmp_path, date(2013, 3, 4)) == day
+
+
+def test_iter_lines_numbers_lines_and_skips_blanks(tmp_path):
+    path = tmp_path / "2016-01-01.json"
+    path.write_bytes(b"a\r\n\n  \nb\nc")
+    assert list(iter_lines(path)) == [(1, b"a"), (4, b"b"), (5, b"c")]
+
+
+def test_allarticles(tmp_path):
+    path = tmp_path / "allarticles.txt"
+    path.write_text("id\ttitle\turl\n8944284\tTravel immunizations: Hepatitis A\thttp://cks.nice.org.uk/x\n"
+                    "12\tA \"quoted\" title\thttp://e/12\nnot-a-row\n", encoding="utf-8")
+    articles = load_articles(path)
+    assert articles[8944284].title == "Travel immunizations: Hepatitis A"
+    assert articles[12].title == 'A "quoted" title' and articles[12].url == "http://e/12"
+    assert len(articles) == 2
+    (tmp_path / "bad.txt").write_text("a\tb\tc\n")
+    with pytest.raises(ValueError, match="header"):
+        load_articles(tmp_path / "bad.txt")
