@@ -1,0 +1,5 @@
+import sys
+
+from tripclick_assets.producer.cli import main
+
+sys.exit(main())

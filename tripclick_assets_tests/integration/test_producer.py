@@ -1,0 +1,193 @@
+"""The producer against the real embedded broker: payloads, keys, offsets, quarantine, faults."""
+
+import json
+import subprocess
+import sys
+import time
+from datetime import date
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from tripclick_assets.lib.kafka_ranges import OffsetRange, consumer_config, read_range
+from tripclick_assets.producer.replay import ReplayConfig, replay_days
+from tripclick_assets_tests.conftest import free_port
+
+DAY = date(2016, 1, 1)
+DAY_START_MS = 1451606400000
+
+
+def record(i: int, *, session: str | None = None, ms: int | None = None) -> dict:
+    return {
+        "DateCreated": f"/Date({ms if ms is not None else DAY_START_MS + i * 1000})/",
+        "SessionId": session or f"s{i % 97:023d}",
+        "DocumentId": 1000 + i, "Url": f"http://example.org/{i}", "Title": f"Title {i}", "DOI": "",
+        "ClinicalAreas": ",Cardiology", "Keywords": "heart", "Documents": [],
+    }
+
+
+def write_day(tmp_path, lines: list[bytes]):
+    path = tmp_path / f"{DAY:%Y-%m-%d}.json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return tmp_path
+
+
+def read_all(broker, topic, partitions: dict) -> list:
+    config = consumer_config(broker.bootstrap_servers)
+    messages = []
+    for p, entry in partitions.items():
+        for batch in read_range(config, OffsetRange(topic, int(p), entry["first"], entry["last"])):
+            messages.extend(batch)
+    return messages
+
+
+def test_every_line_becomes_one_message_with_key_and_payload(tmp_path, broker, topic_names):
+    topic, dlq = topic_names
+    logs = write_day(tmp_path, [json.dumps(record(i)).encode() for i in range(500)])
+    summary = replay_days(ReplayConfig(logs_dir=logs, bootstrap_servers=broker.bootstrap_servers,
+                                       topic=topic, dlq_topic=dlq), [DAY])
+    day = summary["days"][0]
+    assert (day["lines"], day["sent"], day["failed"], day["quarantined"]) == (500, 500, 0, 0)
+    assert sum(p["count"] for p in day["partitions"].values()) == 500
+    assert len(day["partitions"]) == 3  # keyed by session over 3 partitions
+    messages = read_all(broker, topic, day["partitions"])
+    assert len(messages) == 500
+    by_line = {}
+    for m in messages:
+        event = orjson.loads(m.value())
+        assert m.key().decode() == event["SessionId"]
+        by_line[event["source_line"]] = event
+    assert sorted(by_line) == list(range(1, 501))
+    first = by_line[1]
+    assert first["event_ts"] == "2016-01-01T00:00:00.000Z" and first["event_date"] == "2016-01-01"
+    assert first["DocumentId"] == 1000 and first["server"] == "server0"
+    assert first["source_file"] == "2016-01-01.json" and len(first["dedup_key"]) == 16
+    # Same session -> same partition (key = session_id).
+    partition_of = {}
+    for m in messages:
+        partition_of.setdefault(m.key(), set()).add(m.partition())
+    assert all(len(parts) == 1 for parts in partition_of.values())
+
+
+def test_malformed_lines_go_to_the_dlq_with_reason_and_the_rest_is_produced(tmp_path, broker, topic_names):
+    topic, dlq = topic_names
+    good = [json.dumps(record(i)).encode() for i in range(50)]
+    bad = [
+        b'{"DateCreated": "/Date(1451606400000)/", "SessionId": ',                       # invalid JSON
+        json.dumps({k: v for k, v in record(1).items() if k != "SessionId"}).encode(),  # missing SessionId
+        json.dumps({k: v for k, v in record(2).items() if k != "DocumentId"}).encode(),
+        json.dumps({k: v for k, v in record(3).items() if k != "DateCreated"}).encode(),
+        json.dumps(record(4) | {"DateCreated": "/Date(abc)/"}).encode(),
+        json.dumps(record(5) | {"DocumentId": "12ab"}).encode(),
+        json.dumps(record(6)).encode().replace(b"Title 6", b"Title \xff\xfe"),
+        b'{"Title": "' + b"z" * 1_048_576 + b'"}',                                        # a 1 MB line
+    ]
+    logs = write_day(tmp_path, good[:25] + bad + good[25:])
+    summary = replay_days(ReplayConfig(logs_dir=logs, bootstrap_servers=broker.bootstrap_servers,
+                                       topic=topic, dlq_topic=dlq), [DAY])
+    day = summary["days"][0]
+    assert (day["sent"], day["quarantined"], day["quarantine_delivered"], day["failed"]) == (50, 8, 8, 0)
+    assert sum(day["quarantine_reasons"].values()) == 8
+    consumer = Consumer(consumer_config(broker.bootstrap_servers))
+    consumer.assign([TopicPartition(dlq, p, 0) for p in range(3)])
+    dead = []
+    deadline = time.monotonic() + 20
+    while len(dead) < 8 and time.monotonic() < deadline:
+        dead += [m for m in consumer.consume(100, timeout=1) if m.error() is None]
+    consumer.close()
+    assert len(dead) == 8
+    headers = [dict(m.headers()) for m in dead]
+    lines = sorted(int(h["source_line"]) for h in headers)
+    assert lines == list(range(26, 34))
+    reasons = {h["reason"].decode() for h in headers}
+    for expected in ("invalid JSON", "missing SessionId", "missing DocumentId", "missing DateCreated",
+                     "DateCreated is not a /Date", "DocumentId is not an integer", "not UTF-8", "byte limit"):
+        assert any(expected in r for r in reasons), (expected, reasons)
+    big = next(m for m, h in zip(dead, headers) if int(h["original_bytes"]) > 1_000_000)
+    assert len(big.value()) < 20_000  # kept, but cut to fit a Kafka message
+
+
+def test_servers_share_sessions_without_overlap(tmp_path, broker, topic_names):
+    topic, dlq = topic_names
+    logs = write_day(tmp_path, [json.dumps(record(i, session=f"s{i % 40:023d}")).encode() for i in range(400)])
+    sent_sessions = []
+    for index in range(2):
+        summary = replay_days(ReplayConfig(logs_dir=logs, bootstrap_servers=broker.bootstrap_servers,
+                                           topic=topic, dlq_topic=dlq, server_index=index, server_count=2), [DAY])
+        day = summary["days"][0]
+        assert day["sent"] + day["skipped_other_servers"] == 400
+        events = [orjson.loads(m.value()) for m in read_all(broker, topic, day["partitions"])]
+        assert {e["server"] for e in events} == {f"server{index}"}
+        sent_sessions.append({e["SessionId"] for e in events})
+    assert sent_sessions[0].isdisjoint(sent_sessions[1])
+    assert len(sent_sessions[0] | sent_sessions[1]) == 40
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "tripclick_assets.producer", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_missing_source_file_is_a_clear_error(tmp_path, broker):
+    result = run_cli("--event-date", "2016-02-03", "--source", str(tmp_path),
+                     "--bootstrap-servers", broker.bootstrap_servers)
+    assert result.returncode == 2
+    assert "2016-02-03.json" in result.stderr and "2016-02.json" in result.stderr
+    assert result.stdout == ""
+
+
+def test_unreachable_broker_fails_fast_and_reports_nothing_sent(tmp_path):
+    write_day(tmp_path, [json.dumps(record(i)).encode() for i in range(10)])
+    started = time.monotonic()
+    result = run_cli("--event-date", "2016-01-01", "--source", str(tmp_path),
+                     "--bootstrap-servers", f"127.0.0.1:{free_port()}", "--delivery-timeout", "5")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 3
+    assert "did not answer" in result.stderr
+    assert result.stdout == ""  # no summary: nothing claimed as sent
+
+
+def test_cli_prints_one_json_summary_line(tmp_path, broker, topic_names):
+    topic, dlq = topic_names
+    write_day(tmp_path, [json.dumps(record(i)).encode() for i in range(20)])
+    result = run_cli("--event-date", "2016-01-01", "--source", str(tmp_path), "--topic", topic,
+                     "--dlq-topic", dlq, "--bootstrap-servers", broker.bootstrap_servers)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["sent"] == 20 and summary["failed"] == 0
+    assert summary["days"][0]["partitions"]
+    assert "done" in result.stderr
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_batch_every_line_acknowledged_or_failed_then_rerun_completes(tmp_path):
+    from tripclick_assets.services import BrokerService
+
+    home = tmp_path / "home"
+    own_broker = BrokerService(home, port=free_port())
+    own_broker.start()
+    try:
+        n = 300_000
+        write_day(tmp_path, [json.dumps(record(i, ms=DAY_START_MS + i * 250)).encode() for i in range(n)])
+        args = ("--event-date", "2016-01-01", "--source", str(tmp_path),
+                "--bootstrap-servers", own_broker.bootstrap_servers, "--delivery-timeout", "8")
+        # Paced so the restart lands mid-batch: 300k events over ~21 h of event time in ~7.5 s.
+        paced = (*args, "--mode", "realtime", "--speedup", "10000")
+        proc = subprocess.Popen([sys.executable, "-m", "tripclick_assets.producer", *paced],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        own_broker.stop()
+        time.sleep(1.0)
+        own_broker.start()
+        out, err = proc.communicate(timeout=180)
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert summary["produced"] == n
+        assert summary["sent"] + summary["failed"] == n, summary  # nothing unaccounted for
+        assert proc.returncode == (1 if summary["failed"] else 0), (summary, err[-2000:])
+        rerun = run_cli(*args, timeout=180)
+        assert rerun.returncode == 0, rerun.stderr[-2000:]
+        again = json.loads(rerun.stdout.strip().splitlines()[-1])
+        assert (again["sent"], again["failed"]) == (n, 0)
+    finally:
+        own_broker.stop()
