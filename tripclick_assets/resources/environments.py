@@ -1,0 +1,31 @@
+"""Resource sets per environment; :mod:`tripclick_assets.settings` picks one."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from tripclick_assets.resources.kafka import KafkaResource
+from tripclick_assets.resources.producers import LocalProducersResource
+
+
+def local_resources(settings) -> dict:
+    """Embedded broker and PostgreSQL on loopback, lake in a local directory, local PySpark."""
+    return {
+        "kafka": KafkaResource(bootstrap_servers=settings.bootstrap_servers),
+        "producers": LocalProducersResource(logs_dir=str(settings.logs_dir)),
+    }
+
+
+def prod_resources() -> dict:
+    """The production cluster; every address and secret comes from the environment."""
+    return {
+        "kafka": KafkaResource(
+            bootstrap_servers=dg.EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
+            security_protocol=dg.EnvVar("KAFKA_SECURITY_PROTOCOL"),
+            sasl_mechanism=dg.EnvVar("KAFKA_SASL_MECHANISM"),
+            sasl_username=dg.EnvVar("KAFKA_SASL_USERNAME"),
+            sasl_password=dg.EnvVar("KAFKA_SASL_PASSWORD"),
+            ssl_ca_location=dg.EnvVar("KAFKA_SSL_CA_LOCATION"),
+            replication_factor=2,
+        ),
+    }

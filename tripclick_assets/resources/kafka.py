@@ -1,0 +1,75 @@
+"""Kafka: topic management and exact offset-range reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+from pydantic import Field, field_validator
+
+from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka_topics import ensure_topics
+from tripclick_assets.lib.kafka_ranges import OffsetRange, consumer_config, read_range
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The Kafka cluster holding tripclick_raw_logs and its dead-letter topic."""
+
+    bootstrap_servers: str = Field(description="host:port[,host:port...]")
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, description="set through an EnvVar")
+    ssl_ca_location: str | None = None
+    topic: str = TOPIC
+    dlq_topic: str = DLQ_TOPIC
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _bootstrap_not_blank(cls, value: str) -> str:
+        if not value or not value.strip():
+            raise ValueError("kafka.bootstrap_servers must not be empty")
+        return value.strip()
+
+    @field_validator("security_protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if value.upper() not in SECURITY_PROTOCOLS:
+            raise ValueError(f"kafka.security_protocol must be one of {SECURITY_PROTOCOLS}, got {value!r}")
+        return value.upper()
+
+    def security_config(self) -> dict[str, str]:
+        config = {"security.protocol": self.security_protocol}
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password,
+            "ssl.ca.location": self.ssl_ca_location,
+        }
+        config.update({k: v for k, v in optional.items() if v})
+        return config
+
+    def security_env(self) -> dict[str, str]:
+        """The same settings as environment variables for a producer process (secrets stay out of argv)."""
+        from tripclick_assets.lib.kafka_security import SECURITY_ENV
+
+        by_setting = {setting: name for name, setting in SECURITY_ENV.items()}
+        return {by_setting[k]: v for k, v in self.security_config().items() if k in by_setting}
+
+    def client_config(self) -> dict[str, str]:
+        return {"bootstrap.servers": self.bootstrap_servers, **self.security_config()}
+
+    def ensure_topics(self, timeout: float = 10.0) -> list[str]:
+        return ensure_topics(
+            self.client_config(), (self.topic, self.dlq_topic), partitions=self.partitions,
+            replication_factor=self.replication_factor, timeout=timeout,
+        )
+
+    def read(self, offset_range: OffsetRange) -> Iterator[list]:
+        """Batches of messages covering exactly ``offset_range``."""
+        config = consumer_config(self.bootstrap_servers, self.security_config())
+        yield from read_range(config, offset_range)
