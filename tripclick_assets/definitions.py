@@ -3,10 +3,11 @@
 import dagster as dg
 
 from tripclick_assets import settings
-from tripclick_assets.defs import ingestion
+from tripclick_assets.defs import ingestion, lake
 
 defs = dg.Definitions.merge(
     ingestion.defs,
+    lake.defs,
     dg.Definitions(
         resources=settings.build_resources(),
         # One process per run: every step shares one Spark session.

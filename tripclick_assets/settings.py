@@ -65,6 +65,11 @@ class LocalSettings:
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.kafka_port}"
 
+    @property
+    def postgres_dsn(self) -> str:
+        """The external server's URL, else the embedded server's (local-only credentials)."""
+        return self.postgres_url or f"postgresql://tripclick:tripclick@{self.host}:{self.postgres_port}/tripclick"
+
 
 def local_settings() -> LocalSettings:
     home = Path(_env("TRIPCLICK_HOME", str(Path.cwd() / ".tripclick"))).expanduser().resolve()

@@ -41,3 +41,13 @@ def topic_names(request):
     """Per-test topic names so tests sharing the broker never see each other's messages."""
     base = "t_" + request.node.name.replace("[", "_").replace("]", "").replace("-", "_")[:60]
     return base, base + "_dlq"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole test session (start-up costs ~7 s)."""
+    from tripclick_assets.spark_jobs._session import get_or_create_session, local_spark_config
+
+    session = get_or_create_session(local_spark_config({"spark.sql.shuffle.partitions": "4"}), "tripclick-tests")
+    yield session
+    session.stop()

@@ -75,7 +75,8 @@ def read_range(
         next_offset = offset_range.first
         last_progress = time.monotonic()
         while next_offset <= offset_range.last:
-            messages = consumer.consume(batch, timeout=1.0)
+            # Ask for no more than what is left, so consume() returns as soon as the range is complete.
+            messages = consumer.consume(min(batch, offset_range.last - next_offset + 1), timeout=1.0)
             out = []
             for message in messages:
                 error = message.error()

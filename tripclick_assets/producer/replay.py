@@ -144,7 +144,9 @@ class _DayReplay:
             try:
                 record = parse_record(line)
             except MalformedRecord as bad:
-                if owns_unattributed:
+                # A bad line has no trustworthy session to shard on: servers reading the
+                # same file split them by line number so each is quarantined exactly once.
+                if owns_unattributed and line_no % config.server_count == config.server_index:
                     self._quarantine(line_no, line, bad.reason)
                 continue
             if config.server_count > 1 and shard_of(record.session_id, config.server_count) != config.server_index:

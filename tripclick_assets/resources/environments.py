@@ -5,7 +5,10 @@ from __future__ import annotations
 import dagster as dg
 
 from tripclick_assets.resources.kafka import KafkaResource
+from tripclick_assets.resources.lake import LakeResource
+from tripclick_assets.resources.postgres import PostgresResource
 from tripclick_assets.resources.producers import LocalProducersResource
+from tripclick_assets.resources.spark import LocalSparkResource
 
 
 def local_resources(settings) -> dict:
@@ -13,6 +16,9 @@ def local_resources(settings) -> dict:
     return {
         "kafka": KafkaResource(bootstrap_servers=settings.bootstrap_servers),
         "producers": LocalProducersResource(logs_dir=str(settings.logs_dir)),
+        "lake": LakeResource(root=str(settings.lake_dir)),
+        "spark": LocalSparkResource(),
+        "postgres": PostgresResource(url=settings.postgres_dsn),
     }
 
 

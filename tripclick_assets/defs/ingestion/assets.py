@@ -5,6 +5,7 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
+from tripclick_assets.defs.metadata import add_per_partition
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
 from tripclick_assets.lib.producer_summary import merge_by_day
 from tripclick_assets.resources.kafka import KafkaResource
@@ -43,26 +44,21 @@ def tripclick_raw_logs(
             f"{failed} messages were not acknowledged by Kafka",
             metadata={"by_day": dg.MetadataValue.json(by_day)},
         )
-    return dg.MaterializeResult(metadata=raw_logs_metadata(by_day, summaries, kafka.topic))
-
-
-def raw_logs_metadata(by_day: dict[str, dict], summaries: list[dict], topic: str) -> dict:
-    total = lambda key: sum(d[key] for d in by_day.values())  # noqa: E731
-    metadata = {
-        "topic": topic,
-        "acknowledged": total("sent"),
-        "quarantined": total("quarantined"),
-        "log_lines": total("lines"),
+    add_per_partition(context, {day: day_metadata(values) for day, values in by_day.items()})
+    return dg.MaterializeResult(metadata={
+        "topic": kafka.topic,
         "servers": dg.MetadataValue.json({s["server"]: s["sent"] for s in summaries}),
         "seconds": round(max(s["seconds"] for s in summaries), 3),
-        # Downstream reads exactly these ranges; keyed by day because a range run writes many.
-        "offset_ranges_by_date": dg.MetadataValue.json({d: v["offset_ranges"] for d, v in by_day.items()}),
-        "acknowledged_by_date": dg.MetadataValue.json({d: v["sent"] for d, v in by_day.items()}),
-        "quarantine_reasons": dg.MetadataValue.json(
-            {d: v["quarantine_reasons"] for d, v in by_day.items() if v["quarantine_reasons"]}
-        ),
+    })
+
+
+def day_metadata(values: dict) -> dict:
+    return {
+        "acknowledged": values["sent"],
+        "quarantined": values["quarantined"],
+        "log_lines": values["lines"],
+        "acknowledged_by_server": dg.MetadataValue.json(values["servers"]),
+        "quarantine_reasons": dg.MetadataValue.json(values["quarantine_reasons"]),
+        # bronze_events reads exactly these ranges
+        "offset_ranges": dg.MetadataValue.json(values["offset_ranges"]),
     }
-    if len(by_day) == 1:
-        only = next(iter(by_day.values()))
-        metadata["offset_ranges"] = dg.MetadataValue.json(only["offset_ranges"])
-    return metadata

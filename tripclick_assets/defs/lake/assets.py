@@ -1,0 +1,89 @@
+"""Bronze and silver: the Kafka records of each event_date as Parquet in the lake."""
+
+import dagster as dg
+
+from tripclick_assets.defs.ingestion.assets import RAW_LOGS_KEY
+from tripclick_assets.defs.metadata import add_per_partition, latest_partition_metadata
+from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
+from tripclick_assets.resources.kafka import KafkaResource
+from tripclick_assets.resources.lake import LakeResource
+from tripclick_assets.resources.spark import SparkResource
+
+IO_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def producer_offset_ranges(context: dg.AssetExecutionContext) -> dict[str, dict]:
+    """The offset ranges the producer step acknowledged for each partition of this run."""
+    ranges = {}
+    for day in context.partition_keys:
+        metadata = latest_partition_metadata(context.instance, RAW_LOGS_KEY, day)
+        if metadata is None or "offset_ranges" not in metadata:
+            raise dg.Failure(
+                f"tripclick_raw_logs has no materialization with offset ranges for {day}; materialize it first"
+            )
+        ranges[day] = metadata["offset_ranges"]
+    return ranges
+
+
+@dg.asset(
+    deps=[RAW_LOGS_KEY],
+    description="Every Kafka record of the day's offset ranges with its Kafka metadata; duplicates and parse errors kept.",
+    group_name="lake",
+    kinds={"spark", "parquet"},
+    partitions_def=event_date_partitions,
+    backfill_policy=range_backfill,
+    retry_policy=IO_RETRY,
+)
+def bronze_events(
+    context: dg.AssetExecutionContext, kafka: KafkaResource, lake: LakeResource, spark: SparkResource
+) -> dg.MaterializeResult:
+    """Lands the producer's exact Kafka offset ranges for the day as bronze Parquet."""
+    result = spark.run_job(context, "bronze", {
+        "lake": lake.location().to_params(),
+        "kafka": kafka.client_config(),
+        "topic": kafka.topic,
+        "ranges_by_date": producer_offset_ranges(context),
+    })
+    add_per_partition(context, {
+        day: {
+            "dagster/row_count": s["rows"],
+            "parsed_rows": s["parsed_rows"],
+            "parse_errors": s["parse_errors"],
+            "bytes": s["bytes"],
+            "path": dg.MetadataValue.path(s["path"]),
+        }
+        for day, s in result["by_date"].items()
+    })
+    return dg.MaterializeResult(metadata={
+        "spark_seconds": result["seconds"],
+        "spark_tasks": result["tasks"],
+        "rows_of_other_dates": result["rows_of_other_dates"],
+    })
+
+
+@dg.asset(
+    deps=[bronze_events],
+    description="Typed, normalised TripClick events: one row per dedup_key (the earliest Kafka record).",
+    group_name="lake",
+    kinds={"spark", "parquet"},
+    partitions_def=event_date_partitions,
+    backfill_policy=range_backfill,
+    retry_policy=IO_RETRY,
+)
+def silver_events(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource) -> dg.MaterializeResult:
+    """Types, normalises and de-duplicates the day's bronze records into silver Parquet."""
+    result = spark.run_job(context, "silver", {
+        "lake": lake.location().to_params(),
+        "dates": list(context.partition_keys),
+    })
+    add_per_partition(context, {
+        day: {
+            "dagster/row_count": s["rows"],
+            "bronze_parsed_rows": s["bronze_parsed_rows"],
+            "duplicates_removed": s["duplicates_removed"],
+            "bytes": s["bytes"],
+            "path": dg.MetadataValue.path(s["path"]),
+        }
+        for day, s in result["by_date"].items()
+    })
+    return dg.MaterializeResult(metadata={"spark_seconds": result["seconds"]})

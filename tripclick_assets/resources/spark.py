@@ -1,0 +1,46 @@
+"""Where Spark jobs run. Locally: one PySpark session per run, created by dagster-pyspark on first use."""
+
+import importlib
+import time
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from tripclick_assets.spark_jobs._session import local_spark_config
+
+
+class SparkResource(dg.ConfigurableResource):
+    """Runs a job module of tripclick_assets.spark_jobs and returns its result dict."""
+
+    def run_job(self, context: dg.AssetExecutionContext, job: str, params: dict) -> dict:
+        raise NotImplementedError
+
+
+class LocalSparkResource(SparkResource):
+    """Local PySpark (local[*]); the session is shared by every step of the run."""
+
+    spark_config: dict[str, str] = Field(default_factory=dict, description="overrides of the local defaults")
+    _pyspark = PrivateAttr(default=None)
+
+    def session(self):
+        if self._pyspark is None:
+            import os
+            import sys
+
+            from dagster_pyspark import PySparkResource
+
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv
+            os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+            pyspark = PySparkResource(spark_config=local_spark_config(self.spark_config))
+            pyspark.setup_for_execution(None)
+            self._pyspark = pyspark
+        return self._pyspark.spark_session
+
+    def run_job(self, context: dg.AssetExecutionContext, job: str, params: dict) -> dict:
+        module = importlib.import_module(f"tripclick_assets.spark_jobs.{job}")
+        started = time.monotonic()
+        spark = self.session()
+        context.log.info(f"spark job {job} starting (session ready in {time.monotonic() - started:.1f}s)")
+        result = module.run(spark, params)
+        context.log.info(f"spark job {job} finished in {time.monotonic() - started:.1f}s")
+        return result

@@ -1,0 +1,141 @@
+"""Spark job: silver Parquet -> the PostgreSQL marts, one replaced partition per event_date.
+
+``run(spark, params)`` with params::
+
+    {
+      "dates": ["YYYY-MM-DD", ...],                    # the partitions to (re)build
+      "silver_paths": ["path or s3a://...", ...],      # current silver Parquet dirs/files of those dates (may be empty)
+      "bronze_parsed_counts": {"YYYY-MM-DD": int},     # parsed bronze rows per date (mart_daily_traffic.duplicates_removed)
+      "postgres_url": "postgresql://...",
+      "postgres_schema": "name"                        # optional; default: the URL's search_path (public)
+    }
+
+Silver rows outside ``dates`` are ignored (the marts of a date are replaced as a whole, so
+rows of other dates must not leak in). A silver file without an ``event_date`` column (a
+bare ``.../event_date=YYYY-MM-DD/`` directory written with ``partitionBy``) takes the date
+from its path. A date missing from ``bronze_parsed_counts`` gets ``duplicates_removed``
+NULL (unknown) and is listed under ``missing_bronze_counts`` in the result.
+
+Every mart is computed before anything is written, so a Spark failure changes nothing in
+PostgreSQL; then each table's dates are replaced in one transaction (``replace_partitions``).
+
+Runs under ``spark-submit tripclick_assets/spark_jobs/marts.py --params '{...}'`` too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+from tripclick_assets.lib.lake_schema import SILVER_COLUMNS, spark_ddl
+from tripclick_assets.lib.marts import MART_TABLES, spark_sql
+
+_PATH_DATE = r"event_date=(\d{4}-\d{2}-\d{2})"
+
+
+def _parse_params(params: dict) -> tuple[list[str], list[str], dict[str, int], str, str | None]:
+    dates = sorted({dt.date.fromisoformat(str(d)).isoformat() for d in params.get("dates") or []})
+    if not dates:
+        raise ValueError("marts job: params.dates is empty")
+    paths = [str(p) for p in params.get("silver_paths") or []]
+    counts_raw = params.get("bronze_parsed_counts") or {}
+    counts = {dt.date.fromisoformat(str(k)).isoformat(): int(v) for k, v in counts_raw.items()}
+    url = params.get("postgres_url")
+    if not url:
+        raise ValueError("marts job: params.postgres_url is required")
+    return dates, paths, counts, url, params.get("postgres_schema") or None
+
+
+def _read_silver(spark, paths: list[str], dates: list[str]):
+    from pyspark.sql import functions as F
+
+    ddl = spark_ddl(SILVER_COLUMNS)
+    if not paths:
+        return spark.createDataFrame([], ddl)
+    df = spark.read.schema(ddl).parquet(*paths)
+    names = [name for name, _ in SILVER_COLUMNS]
+    path_date = F.to_date(F.nullif(F.regexp_extract(F.col("_metadata.file_path"), _PATH_DATE, 1), F.lit("")))
+    df = df.withColumn("event_date", F.coalesce(F.col("event_date"), path_date)).select(*names)
+    return df.where(F.col("event_date").isin([dt.date.fromisoformat(d) for d in dates]))
+
+
+def _rows_by_date(table, dates: list[str]) -> dict[str, int]:
+    import pyarrow.compute as pc
+
+    counts = {d: 0 for d in dates}
+    if table.num_rows:
+        for item in pc.value_counts(table.column("event_date")).to_pylist():
+            counts[item["values"].isoformat()] = item["counts"]
+    return counts
+
+
+def run(spark, params: dict) -> dict:
+    import psycopg
+
+    from tripclick_assets.lib.postgres_marts import ensure_schema, replace_partitions
+
+    started = time.monotonic()
+    dates, paths, counts, url, schema = _parse_params(params)
+    suffix = uuid.uuid4().hex[:12]
+    views = {
+        "silver": f"silver_{suffix}",
+        "bronze_parsed_counts": f"bronze_parsed_counts_{suffix}",
+        "requested_dates": f"requested_dates_{suffix}",
+    }
+    timings: dict[str, float] = {}
+    results = {}
+    silver = _read_silver(spark, paths, dates).persist()
+    try:
+        silver.createOrReplaceTempView(views["silver"])
+        spark.createDataFrame(
+            [(dt.date.fromisoformat(d), n) for d, n in sorted(counts.items())], "event_date date, parsed_rows bigint"
+        ).createOrReplaceTempView(views["bronze_parsed_counts"])
+        spark.createDataFrame([(dt.date.fromisoformat(d),) for d in dates], "event_date date").createOrReplaceTempView(
+            views["requested_dates"]
+        )
+        t0 = time.monotonic()
+        silver_rows = silver.count()
+        timings["read_silver_seconds"] = round(time.monotonic() - t0, 3)
+
+        # Compute everything first: a Spark failure must not leave some marts half-updated.
+        t0 = time.monotonic()
+        for table in MART_TABLES:
+            t1 = time.monotonic()
+            arrow = spark.sql(spark_sql(table.name, **views)).toArrow()
+            results[table.name] = arrow.select(table.column_names)
+            timings[f"compute_{table.name}_seconds"] = round(time.monotonic() - t1, 3)
+        timings["compute_seconds"] = round(time.monotonic() - t0, 3)
+    finally:
+        for view in views.values():
+            spark.catalog.dropTempView(view)
+        silver.unpersist()
+
+    t0 = time.monotonic()
+    tables: dict[str, dict] = {}
+    with psycopg.connect(url, connect_timeout=10, application_name="tripclick-marts") as conn:
+        schema_changed = ensure_schema(conn, schema)
+        for table in MART_TABLES:
+            t1 = time.monotonic()
+            arrow = results[table.name]
+            written = replace_partitions(conn, table.name, dates, arrow, schema)
+            tables[table.name] = {"rows": written, "rows_by_date": _rows_by_date(arrow, dates)}
+            timings[f"load_{table.name}_seconds"] = round(time.monotonic() - t1, 3)
+    timings["load_seconds"] = round(time.monotonic() - t0, 3)
+    timings["total_seconds"] = round(time.monotonic() - started, 3)
+    return {
+        "tables": tables,
+        "dates": dates,
+        "silver_rows": silver_rows,
+        "silver_paths": len(paths),
+        "missing_bronze_counts": [d for d in dates if d not in counts],
+        "schema_changed": schema_changed,
+        "postgres_schema": schema,
+        "timings": timings,
+    }
+
+
+if __name__ == "__main__":
+    from tripclick_assets.spark_jobs._job import run_as_script
+
+    run_as_script("marts", run)
