@@ -82,12 +82,26 @@ def local_settings() -> LocalSettings:
     )
 
 
+@dataclass(frozen=True)
+class AlertSettings:
+    webhook_configured: bool
+    ui_url: str | None
+    webhook_env_var: str = "TRIPCLICK_ALERT_WEBHOOK_URL"
+
+
+def alert_settings() -> AlertSettings:
+    return AlertSettings(
+        webhook_configured=_env("TRIPCLICK_ALERT_WEBHOOK_URL") is not None,
+        ui_url=_env("TRIPCLICK_UI_URL"),
+    )
+
+
 def build_resources() -> dict:
     """The resources for the current environment (heavy imports stay inside)."""
     if environment() == "prod":
         from tripclick_assets.resources.environments import prod_resources
 
-        return prod_resources()
+        return prod_resources(alert_settings())
     from tripclick_assets.resources.environments import local_resources
 
-    return local_resources(local_settings())
+    return local_resources(local_settings(), alert_settings())

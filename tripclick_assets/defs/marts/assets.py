@@ -1,0 +1,70 @@
+"""The PostgreSQL marts: one asset per table, built together from silver by one Spark job."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from tripclick_assets.defs.lake.assets import IO_RETRY
+from tripclick_assets.defs.metadata import add_per_partition
+from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
+from tripclick_assets.defs.quality.lake_data import partition_files, read_partition
+from tripclick_assets.lib.marts import MART_TABLES
+from tripclick_assets.resources.lake import LakeResource
+from tripclick_assets.resources.postgres import PostgresResource
+from tripclick_assets.resources.spark import SparkResource
+
+SILVER = dg.AssetKey("silver_events")
+MART_KEYS = {table.name: dg.AssetKey(table.name) for table in MART_TABLES}
+
+# The seeds' daily load finishes by 18:00 Asia/Seoul: each mart must have been refreshed
+# within the 24 hours before every 18:00 deadline.
+MART_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 18 * * *", lower_bound_delta=timedelta(hours=24), timezone="Asia/Seoul"
+)
+
+
+def _spec(table) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=MART_KEYS[table.name],
+        deps=[SILVER],
+        description=table.comment,
+        group_name="marts",
+        kinds={"postgres", "spark"},
+        partitions_def=event_date_partitions,
+        metadata={"table": table.name, "primary_key": ", ".join(table.primary_key)},
+        freshness_policy=MART_FRESHNESS,
+    )
+
+
+@dg.multi_asset(
+    specs=[_spec(table) for table in MART_TABLES],
+    name="marts",
+    backfill_policy=range_backfill,
+    retry_policy=IO_RETRY,
+)
+def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource, postgres: PostgresResource):
+    """Rebuilds the day's rows of every mart from silver, each table's partitions replaced in one transaction."""
+    store = lake.lake()
+    days = list(context.partition_keys)
+    silver_paths, parsed_counts = [], {}
+    for day in days:
+        silver_paths += [store.spark_uri(f) for f in partition_files(store, "silver", day)]
+        bronze = read_partition(store, "bronze", day, ["parse_error"])
+        parsed_counts[day] = bronze.num_rows - bronze.column("parse_error").null_count
+    result = spark.run_job(context, "marts", {
+        "dates": days,
+        "silver_paths": silver_paths,
+        "bronze_parsed_counts": parsed_counts,
+        "postgres_url": postgres.url,
+    })
+    for table in MART_TABLES:
+        stats = result["tables"][table.name]
+        add_per_partition(
+            context, {day: {"dagster/row_count": n} for day, n in stats["rows_by_date"].items()},
+            asset_key=MART_KEYS[table.name],
+        )
+        yield dg.MaterializeResult(asset_key=MART_KEYS[table.name], metadata={
+            "table": table.name,
+            "rows_written": stats["rows"],
+            "load_seconds": result["timings"].get(f"load_{table.name}_seconds", 0.0),
+        })

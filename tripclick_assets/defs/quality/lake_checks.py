@@ -1,0 +1,73 @@
+"""Checks on bronze and silver, per event_date partition; blocking ones stop downstream layers."""
+
+from datetime import date
+
+import dagster as dg
+
+from tripclick_assets.defs.ingestion.assets import RAW_LOGS_KEY
+from tripclick_assets.defs.metadata import latest_partition_metadata
+from tripclick_assets.defs.quality.lake_data import partition_schema, read_partition
+from tripclick_assets.defs.quality.reporting import lake_check
+from tripclick_assets.lib import quality
+from tripclick_assets.lib.lake_schema import BRONZE_COLUMNS, REQUIRED_SILVER, SILVER_COLUMNS
+
+BRONZE = dg.AssetKey("bronze_events")
+SILVER = dg.AssetKey("silver_events")
+
+
+@lake_check(asset=BRONZE, name="bronze_rows_match_acknowledged",
+            description="Parsed bronze rows equal the messages Kafka acknowledged to the producers for the day.")
+def bronze_rows_match_acknowledged(context, day, lake):
+    produced = latest_partition_metadata(context.instance, RAW_LOGS_KEY, day) or {}
+    bronze = read_partition(lake, "bronze", day, ["parse_error"])
+    parsed = bronze.num_rows - bronze.column("parse_error").null_count
+    return quality.counts_equal("parsed_bronze_rows", parsed, "acknowledged", produced.get("acknowledged", -1))
+
+
+@lake_check(asset=BRONZE, name="bronze_event_date_is_partition",
+            description="Every bronze row belongs to the partition's event_date.")
+def bronze_event_date_is_partition(context, day, lake):
+    return quality.all_equal_to(read_partition(lake, "bronze", day, ["event_date"]), "event_date", date.fromisoformat(day))
+
+
+@lake_check(asset=BRONZE, name="bronze_schema", description="Bronze columns and types match the contract.")
+def bronze_schema(context, day, lake):
+    return quality.schema_matches(partition_schema(lake, "bronze", day), BRONZE_COLUMNS)
+
+
+@lake_check(asset=SILVER, name="silver_dedup_key_unique", description="One silver row per dedup_key.")
+def silver_dedup_key_unique(context, day, lake):
+    return quality.unique(read_partition(lake, "silver", day, ["dedup_key"]), "dedup_key")
+
+
+@lake_check(asset=SILVER, name="silver_required_fields_not_null",
+            description="event_date, event_ts, session_id, document_id and dedup_key are never null.")
+def silver_required_fields_not_null(context, day, lake):
+    return quality.not_null(read_partition(lake, "silver", day, list(REQUIRED_SILVER)), REQUIRED_SILVER)
+
+
+@lake_check(asset=SILVER, name="silver_event_date_is_partition",
+            description="Every silver row belongs to the partition's event_date.")
+def silver_event_date_is_partition(context, day, lake):
+    return quality.all_equal_to(read_partition(lake, "silver", day, ["event_date"]), "event_date", date.fromisoformat(day))
+
+
+@lake_check(asset=SILVER, name="silver_not_more_than_bronze",
+            description="Silver rows never exceed parsed bronze rows (dedup only removes).")
+def silver_not_more_than_bronze(context, day, lake):
+    bronze = read_partition(lake, "bronze", day, ["parse_error"])
+    silver_rows = read_partition(lake, "silver", day, ["dedup_key"]).num_rows
+    return quality.at_most("silver_rows", silver_rows, "parsed_bronze_rows",
+                           bronze.num_rows - bronze.column("parse_error").null_count)
+
+
+@lake_check(asset=SILVER, name="silver_schema", description="Silver columns and types match the contract.")
+def silver_schema(context, day, lake):
+    return quality.schema_matches(partition_schema(lake, "silver", day), SILVER_COLUMNS)
+
+
+LAKE_CHECKS = [
+    bronze_rows_match_acknowledged, bronze_event_date_is_partition, bronze_schema,
+    silver_dedup_key_unique, silver_required_fields_not_null, silver_event_date_is_partition,
+    silver_not_more_than_bronze, silver_schema,
+]
