@@ -50,14 +50,28 @@ def _parse_params(params: dict) -> tuple[list[str], list[str], dict[str, int], s
 def _read_silver(spark, paths: list[str], dates: list[str]):
     from pyspark.sql import functions as F
 
-    ddl = spark_ddl(SILVER_COLUMNS)
     if not paths:
-        return spark.createDataFrame([], ddl)
-    df = spark.read.schema(ddl).parquet(*paths)
+        casts = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in SILVER_COLUMNS)
+        return spark.sql(f"SELECT {casts} WHERE false")
+    df = spark.read.schema(spark_ddl(SILVER_COLUMNS)).parquet(*paths)
     names = [name for name, _ in SILVER_COLUMNS]
     path_date = F.to_date(F.nullif(F.regexp_extract(F.col("_metadata.file_path"), _PATH_DATE, 1), F.lit("")))
     df = df.withColumn("event_date", F.coalesce(F.col("event_date"), path_date)).select(*names)
     return df.where(F.col("event_date").isin([dt.date.fromisoformat(d) for d in dates]))
+
+
+def _values_sql(names: list[str], kinds: list[str], rows: list[tuple]) -> str:
+    """SELECT over literal rows (ISO date strings and ints only), typed; no rows -> empty result."""
+    if not rows:
+        return "SELECT " + ", ".join(f"CAST(NULL AS {k}) AS {n}" for n, k in zip(names, kinds)) + " WHERE false"
+
+    def literal(value) -> str:
+        return f"'{dt.date.fromisoformat(value).isoformat()}'" if isinstance(value, str) else str(int(value))
+
+    values = ", ".join("(" + ", ".join(literal(v) for v in row) + ")" for row in rows)
+    cols = ", ".join(f"c{i}" for i in range(len(names)))
+    select = ", ".join(f"CAST(c{i} AS {k}) AS {n}" for i, (n, k) in enumerate(zip(names, kinds)))
+    return f"SELECT {select} FROM VALUES {values} AS v({cols})"
 
 
 def _rows_by_date(table, dates: list[str]) -> dict[str, int]:
@@ -88,10 +102,11 @@ def run(spark, params: dict) -> dict:
     silver = _read_silver(spark, paths, dates).persist()
     try:
         silver.createOrReplaceTempView(views["silver"])
-        spark.createDataFrame(
-            [(dt.date.fromisoformat(d), n) for d, n in sorted(counts.items())], "event_date date, parsed_rows bigint"
+        # Small local views as SQL VALUES (cheaper than createDataFrame; values are validated dates/ints).
+        spark.sql(
+            _values_sql(["event_date", "parsed_rows"], ["date", "bigint"], [(d, n) for d, n in sorted(counts.items())])
         ).createOrReplaceTempView(views["bronze_parsed_counts"])
-        spark.createDataFrame([(dt.date.fromisoformat(d),) for d in dates], "event_date date").createOrReplaceTempView(
+        spark.sql(_values_sql(["event_date"], ["date"], [(d,) for d in dates])).createOrReplaceTempView(
             views["requested_dates"]
         )
         t0 = time.monotonic()

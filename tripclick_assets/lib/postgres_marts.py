@@ -1,0 +1,198 @@
+"""Loading the marts into PostgreSQL with psycopg 3 (pure: no Dagster, no Spark).
+
+* :func:`ensure_schema` creates / migrates the mart tables (``lib.marts.ddl_statements``)
+  in one transaction under an advisory lock, so two concurrent callers are safe. When the
+  catalog already holds every table, column, index and comment it changes nothing (and
+  takes no table lock), so it is cheap to call before every load.
+* :func:`replace_partitions` replaces the rows of some ``event_date`` values of one mart
+  in ONE transaction: ``DELETE ... WHERE event_date = ANY(dates)``, ``COPY ... FROM STDIN``,
+  commit. Loads of the same table and date are serialised by a transaction-level advisory
+  lock per (table, date), so two concurrent loads of one partition both succeed (the later
+  wins) instead of one failing on the primary key. On any error (bad row, connection lost, server gone) the transaction is rolled
+  back (or dies with the backend), so the old rows of those dates stay.
+* :func:`replace_all` does that for several marts, one transaction per table.
+
+Schema: every function takes ``schema``. ``None`` (the default) uses unqualified names,
+resolved through the connection's ``search_path`` (``public`` by default; a URL may set it
+with ``?options=-csearch_path%3Dmyschema``); a name qualifies every table and
+:func:`ensure_schema` creates that schema if missing.
+
+Connections must not have a transaction open when passed in (autocommit or idle); each
+function opens and commits its own transaction(s).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from tripclick_assets.lib.marts import LOADED_AT, MART_TABLES, ddl_statements, mart
+
+__all__ = ["DDL_LOCK_KEY", "ensure_schema", "replace_all", "replace_partitions", "schema_is_current"]
+
+# pg_advisory_xact_lock key serialising mart DDL across processes ("tripmart" in ASCII).
+DDL_LOCK_KEY = 0x747269706D617274
+
+
+def _table_ident(table: str, schema: str | None) -> sql.Composable:
+    return sql.Identifier(schema, table) if schema else sql.Identifier(table)
+
+
+def _require_idle(conn: psycopg.Connection) -> None:
+    status = conn.info.transaction_status
+    if status != TransactionStatus.IDLE:
+        raise psycopg.ProgrammingError(
+            f"the connection has a transaction in progress ({status.name}); commit or roll back first"
+        )
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+# --- schema --------------------------------------------------------------------------------
+
+
+def schema_is_current(conn: psycopg.Connection, schema: str | None = None) -> bool:
+    """Whether every mart table, column, event_date index and comment already exists as specified."""
+    for table in MART_TABLES:
+        row = conn.execute(
+            "SELECT c.oid, obj_description(c.oid, 'pg_class') FROM pg_class c WHERE c.oid = to_regclass(%s)",
+            (_table_ident(table.name, schema).as_string(conn),),
+        ).fetchone()
+        if row is None or row[0] is None or row[1] != table.comment:
+            return False
+        oid = row[0]
+        columns = dict(
+            conn.execute(
+                "SELECT attname, col_description(attrelid, attnum) FROM pg_attribute "
+                "WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
+                (oid,),
+            ).fetchall()
+        )
+        for col in table.all_columns:
+            if col.name not in columns or columns[col.name] != col.comment:
+                return False
+        if table.event_date_index:
+            found = conn.execute(
+                "SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+                "WHERE i.indrelid = %s AND ic.relname = %s",
+                (oid, table.event_date_index),
+            ).fetchone()
+            if not found:
+                return False
+    return True
+
+
+def ensure_schema(conn: psycopg.Connection, schema: str | None = None) -> bool:
+    """Create or migrate the mart tables; returns True when DDL ran, False when already current.
+
+    One transaction holding ``pg_advisory_xact_lock(DDL_LOCK_KEY)``, so concurrent callers
+    run one after the other (the second then finds the schema current). Never drops.
+    """
+    _require_idle(conn)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK_KEY,))
+        if schema_is_current(conn, schema):
+            return False
+        for statement in ddl_statements(schema):
+            conn.execute(statement)
+    return True
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _rows_of(rows: Any, columns: Sequence[str]) -> Iterator[Sequence[Any]]:
+    """Tuples in ``columns`` order from an iterable of tuples or a pyarrow Table / RecordBatch."""
+    if hasattr(rows, "to_batches") or (hasattr(rows, "num_rows") and hasattr(rows, "column")):
+        batches = rows.to_batches(max_chunksize=10_000) if hasattr(rows, "to_batches") else [rows]
+        for batch in batches:
+            names = batch.schema.names
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise ValueError(f"pyarrow rows lack columns {missing}")
+            yield from zip(*(batch.column(names.index(c)).to_pylist() for c in columns))
+        return
+    yield from rows
+
+
+def replace_partitions(
+    conn: psycopg.Connection,
+    table: str,
+    dates: Iterable[Any],
+    rows: Any,
+    schema: str | None = None,
+) -> int:
+    """Replace the rows of ``dates`` in mart ``table`` in one transaction; returns the rows written.
+
+    ``dates``: ``datetime.date`` or ``"YYYY-MM-DD"`` values. ``rows``: an iterable of tuples
+    in ``mart(table).column_names`` order (loaded_at excluded: it is set to the
+    transaction's ``now()``), or a pyarrow Table / RecordBatch with those column names
+    (extra columns are ignored). Every row's event_date must be one of ``dates``, otherwise
+    ValueError and nothing changes. Any error rolls the transaction back: the old rows stay.
+    """
+    spec = mart(table)
+    columns = spec.column_names
+    date_list = sorted({_as_date(d) for d in dates})
+    date_set = set(date_list)
+    date_pos = columns.index("event_date")
+    width = len(columns)
+    target = _table_ident(spec.name, schema)
+    _require_idle(conn)
+    written = 0
+    with conn.transaction():
+        # Concurrent loads of the same table and date wait for each other (in date order, so
+        # no deadlock) instead of failing on the primary key: the later one then replaces
+        # the earlier one's rows. Loads of other dates do not wait.
+        for day in date_list:
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s::regclass::oid::text || '|' || %s::text, 0))",
+                (target.as_string(conn), day),
+            )
+        loaded_at = conn.execute("SELECT now()").fetchone()[0]
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(target, sql.Identifier("event_date")),
+            (date_list,),
+        )
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            target, sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, LOADED_AT])
+        )
+        with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for row in _rows_of(rows, columns):
+                if len(row) != width:
+                    raise ValueError(f"{spec.name}: row has {len(row)} values, expected {width} ({', '.join(columns)})")
+                day = row[date_pos]
+                if day is None or _as_date(day) not in date_set:
+                    raise ValueError(f"{spec.name}: row for event_date {day!r} is outside the replaced dates")
+                copy.write_row((*row, loaded_at))
+                written += 1
+    return written
+
+
+def replace_all(
+    conn: psycopg.Connection,
+    tables_rows: Mapping[str, Any],
+    dates: Iterable[Any],
+    schema: str | None = None,
+) -> dict[str, int]:
+    """:func:`replace_partitions` for each ``{table: rows}`` (one transaction per table).
+
+    Tables are loaded in ``MART_TABLES`` order; returns ``{table: rows written}``. A
+    failure stops at that table: earlier tables keep their new rows, that table and the
+    later ones keep their old rows.
+    """
+    date_list = sorted({_as_date(d) for d in dates})
+    for name in tables_rows:
+        mart(name)  # fail before loading anything on an unknown table
+    order = [t.name for t in MART_TABLES if t.name in tables_rows]
+    return {name: replace_partitions(conn, name, date_list, tables_rows[name], schema) for name in order}
