@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC, build_event, encode_event, shard_of
 from tripclick_assets.lib.kafka_topics import ensure_topics
@@ -107,13 +107,48 @@ class _Deliveries:
             self.dlq_sent += 1
 
 
-def _produce(producer: Producer, topic: str, **kwargs) -> None:
+class ProducerFatal(RuntimeError):
+    """librdkafka gave up on the producer (e.g. the broker lost the idempotent producer id)."""
+
+
+def _produce(producer: Producer, topic: str, **kwargs) -> bool:
+    """Queue one message; False when the client rejected it outright (it then counts as failed)."""
     while True:
         try:
             producer.produce(topic, **kwargs)
-            return
+            return True
         except BufferError:
             producer.poll(0.05)  # local queue full: let delivery reports drain it
+        except KafkaException as exc:
+            if exc.args[0].fatal():
+                raise ProducerFatal(str(exc.args[0])) from None
+            return False
+
+
+def _drain(producer: Producer, timeout_s: float) -> None:
+    """Wait for outstanding delivery reports; what is still queued at the deadline counts as failed.
+
+    After a fatal error confluent-kafka can raise SystemError out of flush()/poll(); the
+    summary must still be written, so such errors end the wait instead of the process.
+    """
+    try:
+        producer.flush(timeout_s)
+        return
+    except (SystemError, KafkaException):
+        pass
+    deadline = time.monotonic() + timeout_s
+    while len(producer) > 0 and time.monotonic() < deadline:
+        try:
+            producer.poll(0.1)
+        except (SystemError, KafkaException):
+            return
+
+
+class _ProducerState:
+    """Shared by the days of one replay: once fatal, nothing more is sent."""
+
+    def __init__(self):
+        self.fatal: str | None = None
 
 
 def _day_start_ms(day: date) -> int:
@@ -123,13 +158,15 @@ def _day_start_ms(day: date) -> int:
 class _DayReplay:
     """One day's pass over its source file into an already-open producer."""
 
-    def __init__(self, config: ReplayConfig, producer: Producer, day: date, progress: Callable[[str], None]):
-        self.config, self.producer, self.day, self.progress = config, producer, day, progress
+    def __init__(self, config: ReplayConfig, producer: Producer, state: _ProducerState, day: date,
+                 progress: Callable[[str], None]):
+        self.config, self.producer, self.state, self.day, self.progress = config, producer, state, day, progress
         self.day_str = f"{day:%Y-%m-%d}"
         self.source = find_day_source(config.logs_dir, day)
         self.deliveries = _Deliveries()
         self.quarantine_reasons: Counter[str] = Counter()
         self.lines = self.other_shards = self.other_dates = self.produced = self.quarantined = 0
+        self.not_sent = 0  # valid lines never handed to Kafka (fatal producer error or client rejection)
 
     def run(self, progress_every_s: float) -> None:
         config, producer, deliveries = self.config, self.producer, self.deliveries
@@ -160,8 +197,10 @@ class _DayReplay:
                 due = wall_origin + (record.epoch_ms - pace_origin_ms) / 1000.0 / config.speedup
                 while (delay := due - time.monotonic()) > 0:
                     producer.poll(min(delay, 0.2))
-            _produce(producer, topic, value=encode_event(event), key=record.session_id.encode(),
-                     on_delivery=deliveries.on_event)
+            if not self._send(topic, value=encode_event(event), key=record.session_id.encode(),
+                              on_delivery=deliveries.on_event):
+                self.not_sent += 1
+                continue
             self.produced += 1
             if self.produced % 1000 == 0:
                 producer.poll(0)
@@ -171,12 +210,23 @@ class _DayReplay:
                     self.progress(f"[{server} {day}] produced {self.produced}, acknowledged "
                                   f"{deliveries.sent}, failed {deliveries.failed}, quarantined {self.quarantined}")
 
+    def _send(self, topic: str, **kwargs) -> bool:
+        if self.state.fatal is not None:
+            return False
+        try:
+            return _produce(self.producer, topic, **kwargs)
+        except ProducerFatal as exc:
+            self.state.fatal = str(exc)
+            self.progress(f"[{self.config.server} {self.day_str}] error: Kafka producer failed for good: {exc}; "
+                          "every line not yet acknowledged is reported failed")
+            return False
+
     def _quarantine(self, line_no: int, line: bytes, reason: str) -> None:
         self.quarantined += 1
         self.quarantine_reasons[reason.split(":")[0]] += 1
         name = self.source.name
-        _produce(
-            self.producer, self.config.dlq_topic, value=line[:DLQ_MAX_VALUE_BYTES], key=f"{name}:{line_no}".encode(),
+        self._send(
+            self.config.dlq_topic, value=line[:DLQ_MAX_VALUE_BYTES], key=f"{name}:{line_no}".encode(),
             headers=[
                 ("reason", reason.encode("utf-8", "replace")[:1024]),
                 ("source_file", name.encode()), ("source_line", str(line_no).encode()),
@@ -193,6 +243,9 @@ class _DayReplay:
         if unacknowledged > 0:
             d.failed += unacknowledged
             d.errors["not acknowledged before the flush timeout"] += unacknowledged
+        if self.not_sent:
+            d.failed += self.not_sent
+            d.errors[f"not sent: {self.state.fatal or 'rejected by the client'}"[:300]] += self.not_sent
         dlq_unacknowledged = self.quarantined - d.dlq_sent - d.dlq_failed
         if dlq_unacknowledged > 0:
             d.dlq_failed += dlq_unacknowledged
@@ -244,14 +297,15 @@ def replay_days(
         replication_factor=config.replication_factor, timeout=min(config.delivery_timeout_s, 10.0),
     )
     producer = Producer(producer_config(config))
+    state = _ProducerState()
     replays = []
     for day in days:
-        replay = _DayReplay(config, producer, day, progress)
+        replay = _DayReplay(config, producer, state, day, progress)
         replay.run(progress_every_s)
         replays.append(replay)
         if config.mode == "realtime":
-            producer.flush(config.delivery_timeout_s + 5)
-    producer.flush(config.delivery_timeout_s + 5)
+            _drain(producer, config.delivery_timeout_s + 5)
+    _drain(producer, config.delivery_timeout_s + 5)
     for replay in replays:
         replay.settle()
     seconds = time.monotonic() - started
@@ -261,6 +315,7 @@ def replay_days(
         "mode": config.mode,
         "topic": config.topic,
         "dlq_topic": config.dlq_topic,
+        "fatal_error": state.fatal,
         "days": day_summaries,
         **{key: sum(d[key] for d in day_summaries) for key in _TOTALS},
         "seconds": round(seconds, 3),
