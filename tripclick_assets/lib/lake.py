@@ -107,6 +107,35 @@ class Lake:
         infos = self.fs.get_file_info(fs.FileSelector(directory, recursive=True))
         return sum(i.size or 0 for i in infos if i.type == fs.FileType.File)
 
+    def staged_partitions(self, staging: str) -> dict[str, str]:
+        """``{day: dir}`` of what a Spark ``partitionBy("_partition")`` write left in ``staging``."""
+        from pyarrow import fs
+
+        if self.fs.get_file_info(staging).type == fs.FileType.NotFound:
+            return {}
+        infos = self.fs.get_file_info(fs.FileSelector(staging))
+        prefix = "_partition="
+        return {
+            i.base_name[len(prefix):]: i.path
+            for i in infos
+            if i.type == fs.FileType.Directory and i.base_name.startswith(prefix)
+        }
+
+    def read_columns(self, directory: str, columns: list[str]):
+        import pyarrow.dataset as ds
+
+        return ds.dataset(self.data_files(directory), format="parquet", filesystem=self.fs).to_table(columns=columns)
+
+    def row_count(self, directory: str) -> int:
+        """Rows under ``directory``, from the Parquet footers only."""
+        import pyarrow.parquet as pq
+
+        total = 0
+        for path in self.data_files(directory):
+            with self.fs.open_input_file(path) as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        return total
+
     # writing ---------------------------------------------------------------------------
     def commit(self, layer: str, day: date | str, staged_dir: str | None, version: str, schema=None) -> str:
         """Make ``staged_dir`` (or, when None, an empty file of ``schema``) the current version."""

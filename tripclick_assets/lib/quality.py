@@ -19,6 +19,15 @@ class Verdict:
     metadata: dict = field(default_factory=dict)
 
 
+def _same_type(actual, expected) -> bool:
+    """Type equality that ignores list child names (Spark writes ``element``, pyarrow ``item``)."""
+    import pyarrow as pa
+
+    if pa.types.is_list(actual) or pa.types.is_large_list(actual):
+        return pa.types.is_list(expected) and _same_type(actual.value_type, expected.value_type)
+    return actual.equals(expected)
+
+
 def schema_matches(actual, columns: tuple[tuple[str, str], ...]) -> Verdict:
     """The partition's schema against the layer contract: missing or retyped columns fail."""
     expected = arrow_schema(columns)
@@ -27,7 +36,7 @@ def schema_matches(actual, columns: tuple[tuple[str, str], ...]) -> Verdict:
     retyped = {
         f.name: f"{actual_types[f.name]} (expected {f.type})"
         for f in expected
-        if f.name in actual_types and not actual_types[f.name].equals(f.type)
+        if f.name in actual_types and not _same_type(actual_types[f.name], f.type)
     }
     extra = [name for name in actual_types if name not in expected.names]
     passed = not missing and not retyped
@@ -69,6 +78,11 @@ def all_equal_to(table, column: str, expected) -> Verdict:
         f"{sum(wrong.values())} rows with {column} != {expected}" if wrong else f"every {column} is {expected}",
         {"unexpected_values": wrong},
     )
+
+
+def parsed_rows(bronze) -> int:
+    """Bronze rows that are valid events (``parse_error`` is null)."""
+    return bronze.column("parse_error").null_count
 
 
 def area_counts(silver) -> Counter:

@@ -82,20 +82,18 @@ def run(spark, params: dict) -> dict:
         )
         (rows.withColumn("_partition", F.date_format("event_date", "yyyy-MM-dd"))
              .write.partitionBy("_partition").parquet(lake.spark_uri(staging)))
-        counts = (spark.read.parquet(lake.spark_uri(staging))
-                  .groupBy("_partition", F.col("parse_error").isNull().alias("parsed")).count().collect())
-        for row in counts:
-            day = row["_partition"]
-            if day in stats:
-                stats[day]["rows"] += row["count"]
-                stats[day]["parsed_rows" if row["parsed"] else "parse_errors"] += row["count"]
-            else:
-                other_dates += row["count"]  # another day's records inside these ranges
+    # Count from the written files (pyarrow), which also works when Spark wrote nothing.
+    staged = lake.staged_partitions(staging)
+    for day, directory in staged.items():
+        if day not in stats:
+            other_dates += lake.row_count(directory)  # another day's records inside these ranges
+            continue
+        errors = lake.read_columns(directory, ["parse_error"]).column("parse_error")
+        stats[day].update(rows=len(errors), parsed_rows=errors.null_count, parse_errors=len(errors) - errors.null_count)
 
     schema = arrow_schema(BRONZE_COLUMNS)
     for day in dates:
-        staged = f"{staging}/_partition={day}" if stats[day]["rows"] else None
-        stats[day]["path"] = lake.commit(LAYER, day, staged, version, schema=schema)
+        stats[day]["path"] = lake.commit(LAYER, day, staged.get(day), version, schema=schema)
         stats[day]["bytes"] = lake.partition_bytes(stats[day]["path"])
     lake.remove_staging(LAYER, version)
     return {

@@ -99,16 +99,13 @@ def run(spark, params: dict) -> dict:
     staging = lake.staging_dir(LAYER, version)
     silver = silver_frame(bronze).withColumn("_partition", F.date_format("event_date", "yyyy-MM-dd"))
     silver.write.partitionBy("_partition").parquet(lake.spark_uri(staging))
-    silver_counts = {
-        r["_partition"]: r["count"]
-        for r in spark.read.parquet(lake.spark_uri(staging)).groupBy("_partition").count().collect()
-    }
+    staged = lake.staged_partitions(staging)
     schema = arrow_schema(SILVER_COLUMNS)
     by_date = {}
     for day in dates:
-        rows = silver_counts.get(day, 0)
+        rows = lake.row_count(staged[day]) if day in staged else 0
         parsed, total = bronze_counts.get(day, (0, 0))
-        path = lake.commit(LAYER, day, f"{staging}/_partition={day}" if rows else None, version, schema=schema)
+        path = lake.commit(LAYER, day, staged.get(day), version, schema=schema)
         by_date[day] = {
             "rows": rows, "bronze_rows": total, "bronze_parsed_rows": parsed,
             "duplicates_removed": parsed - rows, "path": path, "bytes": lake.partition_bytes(path),

@@ -9,6 +9,7 @@ from tripclick_assets.defs.metadata import add_per_partition
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
 from tripclick_assets.defs.quality.lake_data import partition_files, read_partition
 from tripclick_assets.lib.marts import MART_TABLES
+from tripclick_assets.lib.quality import parsed_rows
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.postgres import PostgresResource
 from tripclick_assets.resources.spark import SparkResource
@@ -49,8 +50,7 @@ def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkRes
     silver_paths, parsed_counts = [], {}
     for day in days:
         silver_paths += [store.spark_uri(f) for f in partition_files(store, "silver", day)]
-        bronze = read_partition(store, "bronze", day, ["parse_error"])
-        parsed_counts[day] = bronze.num_rows - bronze.column("parse_error").null_count
+        parsed_counts[day] = parsed_rows(read_partition(store, "bronze", day, ["parse_error"]))
     result = spark.run_job(context, "marts", {
         "dates": days,
         "silver_paths": silver_paths,

@@ -19,8 +19,7 @@ SILVER = dg.AssetKey("silver_events")
             description="Parsed bronze rows equal the messages Kafka acknowledged to the producers for the day.")
 def bronze_rows_match_acknowledged(context, day, lake):
     produced = latest_partition_metadata(context.instance, RAW_LOGS_KEY, day) or {}
-    bronze = read_partition(lake, "bronze", day, ["parse_error"])
-    parsed = bronze.num_rows - bronze.column("parse_error").null_count
+    parsed = quality.parsed_rows(read_partition(lake, "bronze", day, ["parse_error"]))
     return quality.counts_equal("parsed_bronze_rows", parsed, "acknowledged", produced.get("acknowledged", -1))
 
 
@@ -55,10 +54,9 @@ def silver_event_date_is_partition(context, day, lake):
 @lake_check(asset=SILVER, name="silver_not_more_than_bronze",
             description="Silver rows never exceed parsed bronze rows (dedup only removes).")
 def silver_not_more_than_bronze(context, day, lake):
-    bronze = read_partition(lake, "bronze", day, ["parse_error"])
+    parsed = quality.parsed_rows(read_partition(lake, "bronze", day, ["parse_error"]))
     silver_rows = read_partition(lake, "silver", day, ["dedup_key"]).num_rows
-    return quality.at_most("silver_rows", silver_rows, "parsed_bronze_rows",
-                           bronze.num_rows - bronze.column("parse_error").null_count)
+    return quality.at_most("silver_rows", silver_rows, "parsed_bronze_rows", parsed)
 
 
 @lake_check(asset=SILVER, name="silver_schema", description="Silver columns and types match the contract.")

@@ -24,7 +24,7 @@ def report(
         return dg.AssetCheckResult(passed=verdict.passed, description=verdict.description,
                                    metadata=_metadata(verdict.metadata))
     for day, verdict in verdicts.items():
-        context.log_event(dg.AssetCheckEvaluation(
+        context.op_execution_context.log_event(dg.AssetCheckEvaluation(
             asset_key=asset_key, check_name=check_name, passed=verdict.passed, partition=day,
             description=verdict.description, metadata=_metadata(verdict.metadata), blocking=blocking,
         ))
