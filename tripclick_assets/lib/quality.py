@@ -93,8 +93,16 @@ def area_counts(silver) -> Counter:
     return counts
 
 
+def anomaly_windows(silver, window_s: int = 300, threshold: int = 50) -> dict:
+    """``{(session_id, window_start_epoch_s): clicks}`` for clock-aligned windows with >= threshold clicks."""
+    counts: Counter = Counter()
+    for session, ts in zip(silver.column("session_id").to_pylist(), silver.column("event_ts").to_pylist()):
+        counts[(session, int(ts.timestamp()) // window_s * window_s)] += 1
+    return {key: n for key, n in counts.items() if n >= threshold}
+
+
 def mapping_equal(name: str, actual: dict, expected: dict) -> Verdict:
-    diff = {k: {"mart": actual.get(k, 0), "silver": expected.get(k, 0)}
+    diff = {str(k): {"mart": actual.get(k, 0), "silver": expected.get(k, 0)}
             for k in set(actual) | set(expected) if actual.get(k, 0) != expected.get(k, 0)}
     return Verdict(
         not diff,

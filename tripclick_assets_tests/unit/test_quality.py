@@ -39,3 +39,25 @@ def test_area_counts_count_each_area_once_per_event():
     assert quality.area_counts(silver) == {"Cardiology": 2, "Oncology": 1}
     assert quality.mapping_equal("areas", {"Cardiology": 2, "Oncology": 1}, {"Cardiology": 2, "Oncology": 1}).passed
     assert not quality.mapping_equal("areas", {"Cardiology": 3}, {"Cardiology": 2, "Oncology": 1}).passed
+
+
+def test_anomaly_windows_are_clock_aligned_and_thresholded():
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2016, 1, 1, 10, 4, 0, tzinfo=timezone.utc)  # straddles the 10:05 boundary
+    ts = [start + timedelta(seconds=i) for i in range(120)]  # 60 before 10:05, 60 after
+    silver = pa.table({"session_id": ["bot"] * 120 + ["human"] * 3,
+                       "event_ts": pa.array(ts + ts[:3], pa.timestamp("us", tz="UTC"))})
+    windows = quality.anomaly_windows(silver)
+    boundary = int(datetime(2016, 1, 1, 10, 5, tzinfo=timezone.utc).timestamp())
+    assert windows == {("bot", boundary - 300): 60, ("bot", boundary): 60}
+
+
+def test_markdown_previews():
+    from tripclick_assets.lib.previews import area_shares_markdown, top_documents_markdown
+
+    md = top_documents_markdown([(1, 42, "A | B", 7, 5)])
+    assert "| 1 | 42 | A \\| B | 7 | 5 |" in md
+    shares = area_shares_markdown([("Cardiology", 3), ("Oncology", 1)])
+    assert "| Cardiology | 3 | 75.0% |" in shares and "25.0%" in shares
+    assert "No clinical areas" in area_shares_markdown([])

@@ -54,6 +54,7 @@ def tripclick_raw_logs(
 
 def day_metadata(values: dict) -> dict:
     return {
+        "dagster/row_count": values["sent"],
         "acknowledged": values["sent"],
         "quarantined": values["quarantined"],
         "log_lines": values["lines"],

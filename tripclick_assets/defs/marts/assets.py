@@ -9,6 +9,7 @@ from tripclick_assets.defs.metadata import add_per_partition
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
 from tripclick_assets.defs.quality.lake_data import partition_files, read_partition
 from tripclick_assets.lib.marts import MART_TABLES
+from tripclick_assets.lib.previews import area_shares_markdown, top_documents_markdown
 from tripclick_assets.lib.quality import parsed_rows
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.postgres import PostgresResource
@@ -57,10 +58,12 @@ def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkRes
         "bronze_parsed_counts": parsed_counts,
         "postgres_url": postgres.url,
     })
+    previews = mart_previews(postgres, days)
     for table in MART_TABLES:
         stats = result["tables"][table.name]
         add_per_partition(
-            context, {day: {"dagster/row_count": n} for day, n in stats["rows_by_date"].items()},
+            context,
+            {day: {"dagster/row_count": n, **previews.get((table.name, day), {})} for day, n in stats["rows_by_date"].items()},
             asset_key=MART_KEYS[table.name],
         )
         yield dg.MaterializeResult(asset_key=MART_KEYS[table.name], metadata={
@@ -68,3 +71,19 @@ def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkRes
             "rows_written": stats["rows"],
             "load_seconds": result["timings"].get(f"load_{table.name}_seconds", 0.0),
         })
+
+
+def mart_previews(postgres: PostgresResource, days: list[str]) -> dict:
+    """Per-day Markdown previews: the top documents and the clinical-area shares."""
+    previews = {}
+    with postgres.connect() as conn:
+        for day in days:
+            top = conn.execute(
+                "SELECT rank, document_id, title, view_count, unique_sessions FROM mart_popular_documents "
+                "WHERE event_date = %s ORDER BY rank LIMIT 10", (day,)).fetchall()
+            areas = conn.execute(
+                "SELECT clinical_area, search_count FROM mart_clinical_areas WHERE event_date = %s "
+                "ORDER BY search_count DESC, clinical_area", (day,)).fetchall()
+            previews[("mart_popular_documents", day)] = {"preview": dg.MetadataValue.md(top_documents_markdown(top))}
+            previews[("mart_clinical_areas", day)] = {"preview": dg.MetadataValue.md(area_shares_markdown(areas))}
+    return previews

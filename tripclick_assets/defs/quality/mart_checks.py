@@ -48,6 +48,18 @@ def area_counts_match_silver(context, day, lake, connection):
     return quality.mapping_equal("areas", dict(Counter({a: int(n) for a, n in rows})), dict(expected))
 
 
+@mart_check(asset=dg.AssetKey("mart_session_anomalies"), name="anomalies_match_silver",
+            description="The flagged (session, 5-minute window) pairs are exactly silver's windows with >= 50 clicks.")
+def anomalies_match_silver(context, day, lake, connection):
+    rows = connection.execute(
+        "SELECT session_id, extract(epoch FROM window_start)::bigint, click_count FROM mart_session_anomalies "
+        "WHERE event_date = %s", (day,)).fetchall()
+    silver = read_partition(lake, "silver", day, ["session_id", "event_ts"])
+    expected = quality.anomaly_windows(silver)
+    return quality.mapping_equal("anomalous windows", {(s, w): n for s, w, n in rows}, expected)
+
+
 MART_CHECKS = [
     daily_total_matches_silver, session_clicks_match_silver, document_views_match_silver, area_counts_match_silver,
+    anomalies_match_silver,
 ]

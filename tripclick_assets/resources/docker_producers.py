@@ -1,0 +1,304 @@
+"""Producers in production: a ``tripclick-producer`` container per web server, over the Docker Engine API.
+
+Every server's container starts at once; their stdout/stderr are streamed into the run
+(Dagster Pipes messages are taken out of the stream, every other line goes to the run log
+at DEBUG); each container is removed when it ends, fails, or the run is terminated.
+"""
+
+import collections
+import contextlib
+import json
+import os
+import queue
+import re
+import tempfile
+import threading
+import uuid
+from contextlib import contextmanager
+from datetime import date
+
+import dagster as dg
+from dagster_pipes import PIPES_PROTOCOL_VERSION_FIELD, PipesDefaultMessageWriter
+from pydantic import Field, field_validator, model_validator
+
+from tripclick_assets.resources.kafka import KafkaResource
+from tripclick_assets.resources.producers import ProducersResource, SyntheticSource, producer_command
+
+PEM_MARKER = "-----BEGIN"
+
+
+class PipesLineReader(dg.PipesMessageReader):
+    """Pipes messages written to stdio, picked out of lines the caller reads (container logs, SSH channels)."""
+
+    def __init__(self, stream: str = PipesDefaultMessageWriter.STDERR):
+        self._stream = stream
+        self._handler = None
+
+    @contextmanager
+    def read_messages(self, handler):
+        self._handler = handler
+        try:
+            yield {PipesDefaultMessageWriter.STDIO_KEY: self._stream}
+        finally:
+            self._handler = None
+
+    def handle_line(self, line: str) -> bool:
+        """Hands a Pipes message to the session; False for any other line."""
+        if self._handler is None or PIPES_PROTOCOL_VERSION_FIELD not in line:
+            return False
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(message, dict) or PIPES_PROTOCOL_VERSION_FIELD not in message:
+            return False
+        self._handler.handle_message(message)
+        return True
+
+    def no_messages_debug_text(self) -> str:
+        return "Pipes messages are read from the process's stdout/stderr lines."
+
+
+class DockerServer(dg.Config):
+    """One web server's Docker Engine: ``tcp://host:2376`` with TLS client auth, or a local ``unix://`` socket."""
+
+    name: str = Field(description="server name reported in the events' provenance (server0, server1, ...)")
+    base_url: str = Field(description="tcp://host:2376 (TLS) or unix:///var/run/docker.sock")
+    tls_ca: str | None = Field(default=None, description="CA certificate: a file path or PEM text")
+    tls_cert: str | None = Field(default=None, description="client certificate: a file path or PEM text")
+    tls_key: str | None = Field(default=None, description="client key: a file path or PEM text (a secret: EnvVar)")
+    insecure: bool = Field(default=False, description="allow plain TCP without TLS (logged as a warning)")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value or ""):
+            raise ValueError(f"docker server name must be [A-Za-z0-9_.-]+, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_or_explicitly_insecure(self):
+        tls = [self.tls_ca, self.tls_cert, self.tls_key]
+        if any(tls) and not all(tls):
+            raise ValueError(f"docker server {self.name}: set all of tls_ca, tls_cert and tls_key, or none")
+        if self.base_url.startswith("unix://"):
+            return self
+        if not self.base_url.startswith(("tcp://", "https://", "http://")):
+            raise ValueError(f"docker server {self.name}: base_url must be tcp://host:port or unix://path")
+        if not all(tls) and not self.insecure:
+            raise ValueError(
+                f"docker server {self.name}: {self.base_url} needs tls_ca, tls_cert and tls_key "
+                "(or insecure=true to allow plain TCP)"
+            )
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_cert)
+
+
+def _pem_file(value: str, stack: contextlib.ExitStack) -> str:
+    """A path as is; PEM text goes to a private temporary file (docker-py wants paths)."""
+    if not value.lstrip().startswith(PEM_MARKER):
+        return os.path.expanduser(value)
+    handle = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".pem"))
+    handle.write(value)
+    handle.flush()
+    return handle.name
+
+
+def docker_client(server: DockerServer, stack: contextlib.ExitStack, log, timeout: float = 60.0):
+    """A docker-py client for ``server``; closed with ``stack``."""
+    import docker
+
+    tls = None
+    if server.uses_tls:
+        tls = docker.tls.TLSConfig(
+            client_cert=(_pem_file(server.tls_cert, stack), _pem_file(server.tls_key, stack)),
+            ca_cert=_pem_file(server.tls_ca, stack), verify=True,
+        )
+    elif not server.base_url.startswith("unix://"):
+        log.warning(f"docker server {server.name}: plain TCP to {server.base_url} without TLS (insecure=true); "
+                    "anyone who can reach that port controls the host")
+    client = docker.DockerClient(base_url=server.base_url, tls=tls, version="auto", timeout=int(timeout))
+    stack.callback(client.close)
+    return client
+
+
+class _Container:
+    """One server's running producer: its container, Pipes session and the tail of its output."""
+
+    def __init__(self, server: DockerServer, container, reader: PipesLineReader, session, tail: int):
+        self.server, self.container, self.reader, self.session = server, container, reader, session
+        self.tail = collections.deque(maxlen=tail)
+        self.last_stdout = None
+
+    def handle(self, stream: str, line: str, log) -> None:
+        if self.reader.handle_line(line):
+            return
+        self.tail.append(f"{stream}: {line}")
+        if stream == "stdout" and line.strip():
+            self.last_stdout = line
+        log.debug(f"[{self.server.name}] {line}")
+
+    def summary(self) -> dict | None:
+        messages = self.session.get_custom_messages()
+        if messages:
+            return messages[-1]
+        try:  # the producer also prints its summary as the last stdout line
+            return json.loads(self.last_stdout) if self.last_stdout else None
+        except ValueError:
+            return None
+
+
+def _pump(container, index: int, stream: str, lines: queue.Queue) -> None:
+    """Reads one stream of a container's log into ``lines`` as whole lines; None marks its end."""
+    pending = b""
+    try:
+        for chunk in container.logs(stdout=stream == "stdout", stderr=stream == "stderr", stream=True, follow=True):
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                lines.put((index, stream, line.decode("utf-8", "replace").rstrip("\r")))
+        if pending:
+            lines.put((index, stream, pending.decode("utf-8", "replace")))
+    except Exception as exc:  # noqa: BLE001 - the end of the stream is reported, the exit code decides
+        lines.put((index, stream, f"[log stream ended: {exc}]"))
+    finally:
+        lines.put((index, stream, None))
+
+
+class DockerProducersResource(ProducersResource):
+    """Web-server producers as containers on each server's Docker Engine (TLS), reporting through Dagster Pipes."""
+
+    servers: list[DockerServer] = Field(description="one entry per web server")
+    image: str = Field(default="tripclick-producer", description="built from deploy/producer/Dockerfile")
+    tag: str = "latest"
+    environment: dict[str, str] = Field(default_factory=dict, description="extra container environment")
+    network_mode: str = Field(default="host", description="docker network mode; the broker must be reachable")
+    source_dir: str = Field(default="/data/logs", description="the TripClick logs directory inside the container")
+    mounts: list[str] = Field(default_factory=list, description="volumes as host_path:container_path[:ro]")
+    # Off by default: real web servers hold the logs. On, missing days are generated in the container.
+    synthetic: SyntheticSource = SyntheticSource(enabled=False)
+    delivery_timeout_s: float = Field(default=30.0, gt=0)
+    api_timeout_s: float = Field(default=60.0, gt=0)
+    stop_timeout_s: int = Field(default=10, ge=0)
+    log_tail_lines: int = Field(default=40, ge=1)
+
+    @field_validator("servers")
+    @classmethod
+    def _servers_unique(cls, value: list[DockerServer]) -> list[DockerServer]:
+        names = [s.name for s in value]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"producers.servers must be a non-empty list with unique names, got {names!r}")
+        return value
+
+    def producer_args(self, days: list[date], index: int, kafka: KafkaResource, mode: str, speedup: float) -> list[str]:
+        """The container command: ``tripclick-producer`` (the image's entrypoint) arguments."""
+        names = [s.name for s in self.servers]
+        argv = producer_command(
+            days=days, server_index=index, servers=names, logs_dir=self.source_dir, kafka=kafka,
+            mode=mode, speedup=speedup, delivery_timeout_s=self.delivery_timeout_s,
+        )[3:]  # drop "python -m tripclick_assets.producer": the entrypoint runs it
+        s = self.synthetic
+        if s.enabled:
+            argv += ["--synthetic", "--seed", str(s.seed), "--duplicate-rate", str(s.duplicate_rate),
+                     "--malformed-rate", str(s.malformed_rate), "--bot-sessions", str(s.bot_sessions)]
+            if s.volume is not None:
+                argv += ["--volume", str(s.volume)]
+        return argv
+
+    def replay(
+        self, context: dg.AssetExecutionContext, days: list[date], *, kafka: KafkaResource,
+        mode: str = "batch", speedup: float = 24.0,
+    ) -> list[dict]:
+        """Runs every server's producer container for ``days`` at once; returns their summaries."""
+        image = f"{self.image}:{self.tag}"
+        run_tag = f"{context.run_id[:8]}-{uuid.uuid4().hex[:6]}"
+        running: list[_Container] = []
+        with contextlib.ExitStack() as stack:  # clients, PEM files and Pipes sessions
+            try:
+                for index, server in enumerate(self.servers):
+                    client = docker_client(server, stack, context.log, self.api_timeout_s)
+                    reader = PipesLineReader()
+                    session = stack.enter_context(dg.open_pipes_session(context, dg.PipesEnvContextInjector(), reader))
+                    env = {**kafka.security_env(), **self.environment, **session.get_bootstrap_env_vars()}
+                    args = self.producer_args(days, index, kafka, mode, speedup)
+                    name = f"tripclick-producer-{server.name}-{run_tag}"
+                    container = self._start(client, server, image, name, args, env, context)
+                    running.append(_Container(server, container, reader, session, self.log_tail_lines))
+                self._stream(running, context.log)
+                return [self._finish(run) for run in running]
+            finally:  # success, failure or termination (an interrupt raised in _stream)
+                self._remove_all(running, context.log)
+
+    def _start(self, client, server: DockerServer, image: str, name: str, args: list[str], env: dict, context):
+        import docker.errors
+
+        kwargs = dict(
+            image=image, command=args, name=name, environment=env, network_mode=self.network_mode,
+            volumes=list(self.mounts), detach=True,
+            labels={"tripclick.run_id": context.run_id, "tripclick.server": server.name},
+        )
+        try:
+            container = client.containers.create(**kwargs)
+        except docker.errors.ImageNotFound:
+            try:
+                client.images.pull(self.image, tag=self.tag)
+            except docker.errors.APIError as exc:
+                raise dg.Failure(
+                    f"image {image} is not on {server.name} ({server.base_url}) and could not be pulled: {exc}. "
+                    "Build it there from deploy/producer/Dockerfile or push it to a registry the server can reach.",
+                    allow_retries=False,
+                ) from None
+            container = client.containers.create(**kwargs)
+        container.start()
+        context.log.info(f"producer container {name} started on {server.name} ({image})")
+        return container
+
+    def _stream(self, running: list[_Container], log) -> None:
+        """Forwards every container's output until all have ended (the Dagster calls stay on this thread)."""
+        lines: queue.Queue = queue.Queue()
+        open_streams = 0
+        for index, run in enumerate(running):
+            for stream in ("stdout", "stderr"):
+                threading.Thread(target=_pump, args=(run.container, index, stream, lines), daemon=True).start()
+                open_streams += 1
+        while open_streams:
+            try:
+                index, stream, line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                open_streams -= 1
+            else:
+                running[index].handle(stream, line, log)
+
+    def _finish(self, run: _Container) -> dict:
+        status = run.container.wait(timeout=self.api_timeout_s).get("StatusCode")
+        tail = "\n".join(run.tail)
+        if status != 0:
+            raise dg.Failure(
+                f"producer container on {run.server.name} exited with status {status}; last output:\n{tail}",
+                metadata={"server": run.server.name, "exit_status": status, "log_tail": dg.MetadataValue.text(tail)},
+            )
+        summary = run.summary()
+        if summary is None:
+            raise dg.Failure(f"producer on {run.server.name} finished without reporting a summary; last output:\n{tail}")
+        return summary
+
+    def _remove_all(self, running: list[_Container], log) -> None:
+        """Stops (if still running) and removes every started container: success, failure or termination."""
+        import docker.errors
+
+        for run in running:
+            try:
+                run.container.reload()
+                if run.container.status in ("created", "running", "restarting", "paused"):
+                    log.warning(f"stopping producer container {run.container.name} on {run.server.name}")
+                    run.container.stop(timeout=self.stop_timeout_s)
+                run.container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except Exception as exc:  # noqa: BLE001 - one server's trouble must not keep the others running
+                log.error(f"could not remove producer container {run.container.name} on {run.server.name}: {exc}")
