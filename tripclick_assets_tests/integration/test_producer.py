@@ -192,3 +192,18 @@ def test_broker_restart_mid_batch_every_line_acknowledged_or_failed_then_rerun_c
         assert (again["sent"], again["failed"]) == (n, 0)
     finally:
         own_broker.stop()
+
+
+def test_month_file_replays_only_the_day_and_quarantines_bad_lines_once(tmp_path, broker, topic_names):
+    topic, dlq = topic_names
+    day_ms = 86_400_000
+    lines = [json.dumps(record(i, ms=DAY_START_MS + (i % 2) * day_ms + i)).encode() for i in range(100)]
+    lines.insert(50, b"{not json")
+    (tmp_path / "2016-01.json").write_bytes(b"\n".join(lines) + b"\n")
+    config = ReplayConfig(logs_dir=tmp_path, bootstrap_servers=broker.bootstrap_servers, topic=topic, dlq_topic=dlq)
+    second = replay_days(config, [date(2016, 1, 2)])["days"][0]
+    assert (second["sent"], second["skipped_other_dates"], second["quarantined"]) == (50, 50, 0)
+    first = replay_days(config, [date(2016, 1, 1)])["days"][0]
+    assert (first["sent"], first["quarantined"]) == (50, 1)
+    events = [orjson.loads(m.value()) for m in read_all(broker, topic, second["partitions"])]
+    assert {e["event_date"] for e in events} == {"2016-01-02"} and {e["source_file"] for e in events} == {"2016-01.json"}
