@@ -31,8 +31,10 @@ class LocalSparkResource(SparkResource):
 
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv
             os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local[*] never leaves loopback
             pyspark = PySparkResource(spark_config=local_spark_config(self.spark_config))
             pyspark.setup_for_execution(None)
+            pyspark.spark_context.setLogLevel("ERROR")  # the run log shows our messages, not JVM chatter
             self._pyspark = pyspark
         return self._pyspark.spark_session
 
