@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import dagster as dg
 from pydantic import Field, field_validator
 
+from tripclick_assets.resources._validation import unless_env_var
+
 from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC
 from tripclick_assets.lib.kafka_topics import ensure_topics
 from tripclick_assets.lib.kafka_ranges import OffsetRange, consumer_config, read_range
@@ -28,15 +30,17 @@ class KafkaResource(dg.ConfigurableResource):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
 
-    @field_validator("bootstrap_servers")
+    @field_validator("bootstrap_servers", mode="before")
     @classmethod
+    @unless_env_var
     def _bootstrap_not_blank(cls, value: str) -> str:
         if not value or not value.strip():
             raise ValueError("kafka.bootstrap_servers must not be empty")
         return value.strip()
 
-    @field_validator("security_protocol")
+    @field_validator("security_protocol", mode="before")
     @classmethod
+    @unless_env_var
     def _known_protocol(cls, value: str) -> str:
         if value.upper() not in SECURITY_PROTOCOLS:
             raise ValueError(f"kafka.security_protocol must be one of {SECURITY_PROTOCOLS}, got {value!r}")

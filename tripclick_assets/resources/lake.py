@@ -3,6 +3,8 @@
 import dagster as dg
 from pydantic import Field, field_validator
 
+from tripclick_assets.resources._validation import unless_env_var
+
 from tripclick_assets.lib.lake import Lake, LakeLocation
 
 
@@ -13,8 +15,9 @@ class LakeResource(dg.ConfigurableResource):
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto)")
     s3_region: str | None = None
 
-    @field_validator("root")
+    @field_validator("root", mode="before")
     @classmethod
+    @unless_env_var
     def _root_is_a_location(cls, value: str) -> str:
         value = value.strip()
         if not value:
