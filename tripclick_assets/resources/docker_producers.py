@@ -107,7 +107,7 @@ def _pem_file(value: str, stack: contextlib.ExitStack) -> str:
     return handle.name
 
 
-def docker_client(server: DockerServer, stack: contextlib.ExitStack, log, timeout: float = 60.0):
+def docker_client(server: DockerServer, stack: contextlib.ExitStack, log, timeout: float = 60.0, api_version="1.41"):
     """A docker-py client for ``server``; closed with ``stack``."""
     import docker
 
@@ -120,7 +120,9 @@ def docker_client(server: DockerServer, stack: contextlib.ExitStack, log, timeou
     elif not server.base_url.startswith("unix://"):
         log.warning(f"docker server {server.name}: plain TCP to {server.base_url} without TLS (insecure=true); "
                     "anyone who can reach that port controls the host")
-    client = docker.DockerClient(base_url=server.base_url, tls=tls, version="auto", timeout=int(timeout))
+    # A fixed API version: "auto" would ask the server before trust_env is off.
+    client = docker.DockerClient(base_url=server.base_url, tls=tls, version=api_version, timeout=int(timeout))
+    client.api.trust_env = False  # else REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE would replace the server's CA
     stack.callback(client.close)
     return client
 
@@ -139,7 +141,7 @@ class _Container:
         self.tail.append(f"{stream}: {line}")
         if stream == "stdout" and line.strip():
             self.last_stdout = line
-        log.debug(f"[{self.server.name}] {line}")
+        log.debug(f"[{self.server.name} {stream}] {line}")
 
     def summary(self) -> dict | None:
         messages = self.session.get_custom_messages()
@@ -182,6 +184,7 @@ class DockerProducersResource(ProducersResource):
     synthetic: SyntheticSource = SyntheticSource(enabled=False)
     delivery_timeout_s: float = Field(default=30.0, gt=0)
     api_timeout_s: float = Field(default=60.0, gt=0)
+    api_version: str = Field(default="1.41", description="Docker Engine API version (1.41: Engine 20.10 and later)")
     stop_timeout_s: int = Field(default=10, ge=0)
     log_tail_lines: int = Field(default=40, ge=1)
 
@@ -214,12 +217,12 @@ class DockerProducersResource(ProducersResource):
     ) -> list[dict]:
         """Runs every server's producer container for ``days`` at once; returns their summaries."""
         image = f"{self.image}:{self.tag}"
-        run_tag = f"{context.run_id[:8]}-{uuid.uuid4().hex[:6]}"
+        run_tag = f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
         running: list[_Container] = []
         with contextlib.ExitStack() as stack:  # clients, PEM files and Pipes sessions
             try:
                 for index, server in enumerate(self.servers):
-                    client = docker_client(server, stack, context.log, self.api_timeout_s)
+                    client = docker_client(server, stack, context.log, self.api_timeout_s, self.api_version)
                     reader = PipesLineReader()
                     session = stack.enter_context(dg.open_pipes_session(context, dg.PipesEnvContextInjector(), reader))
                     env = {**kafka.security_env(), **self.environment, **session.get_bootstrap_env_vars()}
@@ -228,7 +231,7 @@ class DockerProducersResource(ProducersResource):
                     container = self._start(client, server, image, name, args, env, context)
                     running.append(_Container(server, container, reader, session, self.log_tail_lines))
                 self._stream(running, context.log)
-                return [self._finish(run) for run in running]
+                return self._finish(running)
             finally:  # success, failure or termination (an interrupt raised in _stream)
                 self._remove_all(running, context.log)
 
@@ -237,8 +240,8 @@ class DockerProducersResource(ProducersResource):
 
         kwargs = dict(
             image=image, command=args, name=name, environment=env, network_mode=self.network_mode,
-            volumes=list(self.mounts), detach=True,
-            labels={"tripclick.run_id": context.run_id, "tripclick.server": server.name},
+            volumes=list(self.mounts), detach=True, init=True,  # tini as PID 1: SIGTERM stops the producer
+            labels={"tripclick.run_id": context.run.run_id, "tripclick.server": server.name},
         )
         try:
             container = client.containers.create(**kwargs)
@@ -274,18 +277,20 @@ class DockerProducersResource(ProducersResource):
             else:
                 running[index].handle(stream, line, log)
 
-    def _finish(self, run: _Container) -> dict:
-        status = run.container.wait(timeout=self.api_timeout_s).get("StatusCode")
-        tail = "\n".join(run.tail)
-        if status != 0:
-            raise dg.Failure(
-                f"producer container on {run.server.name} exited with status {status}; last output:\n{tail}",
-                metadata={"server": run.server.name, "exit_status": status, "log_tail": dg.MetadataValue.text(tail)},
-            )
-        summary = run.summary()
-        if summary is None:
-            raise dg.Failure(f"producer on {run.server.name} finished without reporting a summary; last output:\n{tail}")
-        return summary
+    def _finish(self, running: list[_Container]) -> list[dict]:
+        """Every server's summary; one failure naming each server that failed, with its output's tail."""
+        summaries, failures, tails = [], [], {}
+        for run in running:
+            status = run.container.wait(timeout=self.api_timeout_s).get("StatusCode")
+            summary = run.summary() if status == 0 else None
+            if summary is None:
+                why = f"exited with status {status}" if status != 0 else "finished without reporting a summary"
+                tails[run.server.name] = "\n".join(run.tail)
+                failures.append(f"producer container on {run.server.name} {why}; last output:\n{tails[run.server.name]}")
+            summaries.append(summary)
+        if failures:
+            raise dg.Failure("\n\n".join(failures), metadata={"log_tails": dg.MetadataValue.json(tails)})
+        return summaries
 
     def _remove_all(self, running: list[_Container], log) -> None:
         """Stops (if still running) and removes every started container: success, failure or termination."""

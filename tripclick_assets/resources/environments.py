@@ -32,15 +32,42 @@ def local_resources(settings, alerts) -> dict:
 
 def prod_resources(alerts) -> dict:
     """The production cluster; every address and secret comes from the environment."""
+    from tripclick_assets.resources.docker_producers import DockerProducersResource, DockerServer
+    from tripclick_assets.resources.producers import SyntheticSource
+    from tripclick_assets.resources.ssh_spark import SSHSparkResource
+    from tripclick_assets.settings import prod_settings
+
+    prod = prod_settings()
+    servers = [
+        DockerServer(
+            name=s.name, base_url=s.base_url, insecure=s.insecure,
+            **(s.tls_paths or {}), **{field: dg.EnvVar(var) for field, var in (s.tls_env or {}).items()},
+        )
+        for s in prod.producer_servers
+    ]
     return {
+        # Addresses and names as plain values (the resource validates them); only the password is an EnvVar.
         "kafka": KafkaResource(
-            bootstrap_servers=dg.EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
-            security_protocol=dg.EnvVar("KAFKA_SECURITY_PROTOCOL"),
-            sasl_mechanism=dg.EnvVar("KAFKA_SASL_MECHANISM"),
-            sasl_username=dg.EnvVar("KAFKA_SASL_USERNAME"),
-            sasl_password=dg.EnvVar("KAFKA_SASL_PASSWORD"),
-            ssl_ca_location=dg.EnvVar("KAFKA_SSL_CA_LOCATION"),
+            bootstrap_servers=prod.kafka_bootstrap_servers,
+            security_protocol=prod.kafka_security_protocol,
+            sasl_mechanism=prod.kafka_sasl_mechanism,
+            sasl_username=prod.kafka_sasl_username,
+            sasl_password=dg.EnvVar(prod.kafka_password_env_var) if prod.kafka_password_env_var else None,
+            ssl_ca_location=prod.kafka_ssl_ca_location,
             replication_factor=2,
         ),
+        "producers": DockerProducersResource(
+            servers=servers, image=prod.producer_image, tag=prod.producer_tag, network_mode=prod.producer_network,
+            source_dir=prod.producer_source_dir, mounts=list(prod.producer_mounts),
+            synthetic=SyntheticSource(enabled=prod.producer_synthetic),
+        ),
+        "spark": SSHSparkResource(
+            host=prod.spark_host, port=prod.spark_port, user=prod.spark_user,
+            private_key=dg.EnvVar(prod.spark_key_env_var), known_hosts=prod.spark_known_hosts,
+            command_template=prod.spark_submit_template, kill_template=prod.spark_kill_template,
+            remote_dir=prod.spark_remote_dir, submit_dir=prod.spark_submit_dir, env=prod.spark_env,
+        ),
+        "lake": LakeResource(root=prod.lake_root, s3_endpoint_url=prod.lake_s3_endpoint, s3_region=prod.lake_s3_region),
+        "postgres": PostgresResource(url=dg.EnvVar(prod.postgres_url_env_var)),
         "alerts": alerts_resource(alerts),
     }

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, field_validator
 
 from tripclick_assets.resources.docker_producers import PipesLineReader
 from tripclick_assets.resources.spark import SparkResource
@@ -94,7 +94,7 @@ class _Dropped(Exception):
 
 
 class SSHSparkResource(SparkResource):
-    """Runs spark_jobs with spark-submit on the Spark master over SSH (host key verified), reporting through Dagster Pipes."""
+    """Runs spark_jobs with spark-submit on the Spark master over SSH (host key verified), via Dagster Pipes."""
 
     host: str
     port: int = Field(default=22, ge=1, le=65535)
@@ -116,8 +116,6 @@ class SSHSparkResource(SparkResource):
     connect_timeout_s: float = Field(default=20.0, gt=0)
     keepalive_s: int = Field(default=15, ge=0)
     log_tail_lines: int = Field(default=40, ge=1)
-
-    _shipped: set = PrivateAttr(default_factory=set)
 
     @field_validator("command_template", "kill_template")
     @classmethod
@@ -195,8 +193,7 @@ class SSHSparkResource(SparkResource):
     def ship(self, client, bundle: CodeBundle, log) -> None:
         """Makes sure the host has this code version (uploads it if missing or altered)."""
         code_dir, _ = self._dirs(bundle)
-        if bundle.version in self._shipped or self._exec(client, bundle.check_command(code_dir))[0] == 0:
-            self._shipped.add(bundle.version)
+        if self._exec(client, bundle.check_command(code_dir))[0] == 0:
             return
         log.info(f"shipping job code {bundle.version} to {self.host}:{code_dir}")
         staging = f"{code_dir}.tmp-{uuid.uuid4().hex[:8]}"
@@ -213,7 +210,6 @@ class SSHSparkResource(SparkResource):
             f"mv -T {q_staging} {q_code} 2>/dev/null || rm -rf {q_staging}; {check}"))
         if status != 0:
             raise dg.Failure(f"job code {bundle.version} on {self.host}:{code_dir} fails its hash check after upload")
-        self._shipped.add(bundle.version)
 
     # -- submit -----------------------------------------------------------------------------
 
@@ -266,9 +262,8 @@ class SSHSparkResource(SparkResource):
             with dg.open_pipes_session(context, dg.PipesEnvContextInjector(), reader) as session:
                 pipes_env = session.get_bootstrap_env_vars()
                 command = self.submit_command(bundle, job, params_file, pipes_env)
-                kill = None
-                if self.kill_template:
-                    kill = self.kill_template.format_map(self.placeholders(bundle, job, params_file, {**self.env, **pipes_env}))
+                values = self.placeholders(bundle, job, params_file, {**self.env, **pipes_env})
+                kill = self.kill_template.format_map(values) if self.kill_template else None
                 run = _RemoteRun(self, client, job, reader, context.log)
                 status = run.execute(command, kill)
                 messages = session.get_custom_messages()
@@ -299,21 +294,25 @@ class SSHSparkResource(SparkResource):
             client.close()
 
     def kill_remote(self, client, pgid: int | None, kill_command: str | None, log) -> None:
-        """Stops a remote submit: ``kill_command`` (a driver in a container), then TERM, later KILL, to its process group."""
+        """Stops a remote submit: ``kill_command`` (driver in a container), then TERM, later KILL, to its group."""
         commands = [kill_command] if kill_command else []
         if pgid:
             commands.append(f"kill -TERM -- -{pgid} 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do "
                             f"kill -0 -- -{pgid} 2>/dev/null || exit 0; sleep 1; done; kill -KILL -- -{pgid}")
         if not commands:
             return
+        fresh = None
         try:
             if not client.get_transport() or not client.get_transport().is_active():
-                client = self.connect(log)
+                client = fresh = self.connect(log)  # the old connection is gone: a new one to clean up
             for command in commands:
                 self._exec(client, command, timeout=60)
             log.warning(f"stopped the remote spark-submit on {self.host} (process group {pgid})")
         except Exception as exc:  # noqa: BLE001 - reported; the remote process may still run
             log.error(f"could not stop the remote spark-submit on {self.host} (process group {pgid}): {exc}")
+        finally:
+            if fresh is not None:
+                fresh.close()
 
 
 class _RemoteRun:

@@ -1,0 +1,83 @@
+"""Session servers for the remote-execution tests: a TLS dockerd with the producer image, and an sshd.
+
+A machine that cannot run one of them (not root, package missing, daemon refuses to start,
+no Debian mirror for debootstrap) skips the tests that need it, with the reason; with
+``TRIPCLICK_REQUIRE_REMOTE_TESTS=1`` (CI) such a machine fails them instead.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tripclick_assets_tests.remote.servers import (
+    Dockerd,
+    Sshd,
+    Unavailable,
+    bookworm_rootfs_tarball,
+    build,
+    import_base_image,
+    producer_build_context,
+)
+from tripclick_assets_tests.remote.support import PRODUCER_IMAGE, PRODUCER_TAG
+
+
+def unavailable(reason: str):
+    if os.environ.get("TRIPCLICK_REQUIRE_REMOTE_TESTS") == "1":
+        pytest.fail(f"{reason} (TRIPCLICK_REQUIRE_REMOTE_TESTS=1 turns this skip into a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def remote_home(tmp_path_factory) -> Path:
+    # Short: the dockerd socket path must stay under the 108-byte limit of unix sockets.
+    return tmp_path_factory.mktemp("rx")
+
+
+@pytest.fixture(scope="session")
+def dockerd(remote_home):
+    server = Dockerd(remote_home / "dockerd")
+    server.dir.mkdir()
+    try:
+        server.start()
+    except Unavailable as exc:
+        unavailable(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def producer_image(dockerd, remote_home) -> str:
+    """deploy/producer/Dockerfile built on a debootstrap bookworm base (cached rootfs; no Docker Hub)."""
+    try:
+        tarball = bookworm_rootfs_tarball()
+    except Unavailable as exc:
+        unavailable(str(exc))
+    client = dockerd.client()
+    base = import_base_image(client, tarball)
+    context = producer_build_context(remote_home / "producer-context")
+    return build(client, context, f"{PRODUCER_IMAGE}:{PRODUCER_TAG}", buildargs={"BASE_IMAGE": base})
+
+
+@pytest.fixture(scope="session")
+def failing_image(dockerd, producer_image, remote_home) -> str:
+    """The producer image with an entrypoint that writes a few lines and exits 1."""
+    context = remote_home / "failing-context"
+    context.mkdir()
+    script = ("import sys\nfor i in range(60): print(f'replaying line {i}', file=sys.stderr)\n"
+              "print('fatal: broker rejected the batch', file=sys.stderr)\nsys.exit(1)\n")
+    (context / "fail.py").write_text(script)
+    (context / "Dockerfile").write_text(f"FROM {producer_image}\nCOPY fail.py /fail.py\n"
+                                        'ENTRYPOINT ["python", "/fail.py"]\n')
+    return build(dockerd.client(), context, f"{PRODUCER_IMAGE}:failing")
+
+
+@pytest.fixture(scope="session")
+def sshd(remote_home):
+    server = Sshd(remote_home / "sshd")
+    try:
+        server.start()
+    except Unavailable as exc:
+        unavailable(str(exc))
+    yield server
+    server.stop()
