@@ -1,0 +1,85 @@
+"""The Gold PostgreSQL bring-up: generated marts DDL, initdb scripts, and the Dagster instance config.
+
+The initdb scripts run here exactly as the postgres image runs them (psql over the test
+server instead of the container's socket), into a fresh database and with fresh role names.
+"""
+
+import shutil
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tripclick_assets.lib.marts import MART_TABLES, ddl_statements
+from tripclick_assets.lib.postgres_marts import schema_is_current
+from tripclick_assets_tests.deploy.support import DEPLOY, INITDB, REPO, run_initdb
+from tripclick_assets_tests.deploy.support import pg_url as _url
+
+
+def test_marts_sql_is_generated_from_ddl_statements():
+    sys.path.insert(0, str(DEPLOY / "gold"))
+    try:
+        import generate_marts_sql
+    finally:
+        sys.path.remove(str(DEPLOY / "gold"))
+    committed = (INITDB / "01_marts.sql").read_text()
+    assert committed == generate_marts_sql.render(), (
+        "deploy/gold/initdb/01_marts.sql is stale: run .venv/bin/python deploy/gold/generate_marts_sql.py")
+    for statement in ddl_statements():
+        assert statement in committed
+
+
+def test_generator_check_mode():
+    result = subprocess.run([sys.executable, str(DEPLOY / "gold" / "generate_marts_sql.py"), "--check"],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed (the initdb scripts call it)")
+def test_initdb_scripts_build_the_gold_database(postgres, fresh_database):
+    for _ in range(2):  # the postgres image runs them once; they are safe to rerun (password rotation)
+        env = run_initdb(postgres, fresh_database)
+    ro_password = fresh_database["ro_password"]
+
+    with psycopg.connect(_url(postgres, fresh_database["db"]), autocommit=True) as conn:
+        assert schema_is_current(conn), "01_marts.sql did not produce the schema ddl_statements() describes"
+        conn.execute("INSERT INTO mart_daily_traffic (event_date, total_events) VALUES ('2016-01-01', 3)")
+    with psycopg.connect(_url(postgres, fresh_database["superset_db"], fresh_database["superset_user"],
+                              env["SUPERSET_DB_PASSWORD"])) as conn:
+        assert conn.execute("SELECT current_database()").fetchone()[0] == fresh_database["superset_db"]
+    with psycopg.connect(_url(postgres, fresh_database["db"], fresh_database["ro_user"], ro_password)) as conn:
+        for table in MART_TABLES:
+            conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table.name))).fetchone()
+        conn.rollback()
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO mart_daily_traffic (event_date) VALUES ('2016-01-02')")
+        conn.rollback()
+        conn.execute("SET TRANSACTION READ WRITE")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("INSERT INTO mart_daily_traffic (event_date) VALUES ('2016-01-02')")
+
+
+def test_dagster_instance_runs_on_postgres(postgres, fresh_database, tmp_path, monkeypatch):
+    """deploy/dagster/dagster.yaml: PostgreSQL storage through a postgresql+psycopg2 URL, queue, retries."""
+    import dagster as dg
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    info = psycopg.conninfo.conninfo_to_dict(postgres.url)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(DEPLOY / "dagster" / "dagster.yaml", home / "dagster.yaml")
+    url = (f"postgresql+psycopg2://{info['user']}:{info['password']}@{info['host']}:{info['port']}/"
+           f"{fresh_database['db']}")
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", url)
+    monkeypatch.setenv("DAGSTER_MAX_CONCURRENT_RUNS", "3")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 3
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert not instance.telemetry_enabled
+        assert instance.get_runs() == []
+        assert instance.compute_log_manager.__class__.__name__ == "LocalComputeLogManager"
