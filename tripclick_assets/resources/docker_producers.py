@@ -14,49 +14,16 @@ import re
 import tempfile
 import threading
 import uuid
-from contextlib import contextmanager
 from datetime import date
 
 import dagster as dg
-from dagster_pipes import PIPES_PROTOCOL_VERSION_FIELD, PipesDefaultMessageWriter
 from pydantic import Field, field_validator, model_validator
 
 from tripclick_assets.resources.kafka import KafkaResource
-from tripclick_assets.resources.producers import ProducersResource, SyntheticSource, producer_command
+from tripclick_assets.resources._pipes import PipesLineReader
+from tripclick_assets.resources.producers import ProducersResource, SyntheticSource, producer_args
 
 PEM_MARKER = "-----BEGIN"
-
-
-class PipesLineReader(dg.PipesMessageReader):
-    """Pipes messages written to stdio, picked out of lines the caller reads (container logs, SSH channels)."""
-
-    def __init__(self, stream: str = PipesDefaultMessageWriter.STDERR):
-        self._stream = stream
-        self._handler = None
-
-    @contextmanager
-    def read_messages(self, handler):
-        self._handler = handler
-        try:
-            yield {PipesDefaultMessageWriter.STDIO_KEY: self._stream}
-        finally:
-            self._handler = None
-
-    def handle_line(self, line: str) -> bool:
-        """Hands a Pipes message to the session; False for any other line."""
-        if self._handler is None or PIPES_PROTOCOL_VERSION_FIELD not in line:
-            return False
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return False
-        if not isinstance(message, dict) or PIPES_PROTOCOL_VERSION_FIELD not in message:
-            return False
-        self._handler.handle_message(message)
-        return True
-
-    def no_messages_debug_text(self) -> str:
-        return "Pipes messages are read from the process's stdout/stderr lines."
 
 
 class DockerServer(dg.Config):
@@ -199,10 +166,10 @@ class DockerProducersResource(ProducersResource):
     def producer_args(self, days: list[date], index: int, kafka: KafkaResource, mode: str, speedup: float) -> list[str]:
         """The container command: ``tripclick-producer`` (the image's entrypoint) arguments."""
         names = [s.name for s in self.servers]
-        argv = producer_command(
+        argv = producer_args(  # the image's entrypoint is tripclick-producer
             days=days, server_index=index, servers=names, logs_dir=self.source_dir, kafka=kafka,
             mode=mode, speedup=speedup, delivery_timeout_s=self.delivery_timeout_s,
-        )[3:]  # drop "python -m tripclick_assets.producer": the entrypoint runs it
+        )
         s = self.synthetic
         if s.enabled:
             argv += ["--synthetic", "--seed", str(s.seed), "--duplicate-rate", str(s.duplicate_rate),

@@ -23,13 +23,12 @@ class SyntheticSource(dg.Config):
     bot_sessions: int = Field(default=1, ge=0)
 
 
-def producer_command(
+def producer_args(
     *, days: list[date], server_index: int, servers: list[str], logs_dir: str, kafka: KafkaResource,
-    mode: str, speedup: float, delivery_timeout_s: float, python: str = "python",
+    mode: str, speedup: float, delivery_timeout_s: float,
 ) -> list[str]:
-    """The ``tripclick-producer`` argv for one server (the same program runs in containers)."""
+    """The ``tripclick-producer`` arguments for one server (the same program runs in containers)."""
     return [
-        python, "-m", "tripclick_assets.producer",
         "--event-date", days[0].isoformat(), "--end-date", days[-1].isoformat(),
         "--server-index", str(server_index), "--server-count", str(len(servers)),
         "--server-name", servers[server_index], "--source", logs_dir,
@@ -90,10 +89,10 @@ class LocalProducersResource(ProducersResource):
         client = dg.PipesSubprocessClient()
         summaries = []
         for index, server in enumerate(self.servers):
-            command = producer_command(
+            command = [sys.executable, "-m", "tripclick_assets.producer", *producer_args(
                 days=days, server_index=index, servers=self.servers, logs_dir=self.logs_dir, kafka=kafka,
-                mode=mode, speedup=speedup, delivery_timeout_s=self.delivery_timeout_s, python=sys.executable,
-            )
+                mode=mode, speedup=speedup, delivery_timeout_s=self.delivery_timeout_s,
+            )]
             invocation = client.run(command=command, context=context, env=kafka.security_env())
             messages = invocation.get_custom_messages()
             if not messages:

@@ -27,7 +27,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, field_validator
 
-from tripclick_assets.resources.docker_producers import PipesLineReader
+from tripclick_assets.resources._pipes import PipesLineReader
 from tripclick_assets.resources.spark import SparkResource
 
 DEFAULT_COMMAND = "spark-submit --py-files {code_zip} {job_script} --params-file {params_file}"
