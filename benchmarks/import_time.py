@@ -58,7 +58,8 @@ def importtime_table(module: str) -> list[dict]:
         if not line.startswith("import time:") or "[us]" in line:
             continue  # the header line
         self_us, cumulative_us, name = line.removeprefix("import time:").split("|")
-        rows.append({"module": name.strip(), "self_ms": int(self_us) / 1000, "cumulative_ms": int(cumulative_us) / 1000})
+        rows.append({"module": name.strip(), "self_ms": int(self_us) / 1000,
+                     "cumulative_ms": int(cumulative_us) / 1000})
     return rows
 
 

@@ -166,7 +166,8 @@ def main() -> int:
     print(f"generator      {figures['generator_events_per_s']:>12,.0f} events/s  ({gen_seconds:.1f} s for {events:,})")
     print(f"parse+encode   {figures['parse_encode_events_per_s']:>12,.0f} events/s  (reader + build_event + "
           "encode_event alone, no Kafka: the replay's ceiling)")
-    print(f"replay_days    {replay_rate:>12,.0f} events/s  ({summary['seconds']:.1f} s, {summary['sent']:,} acknowledged)")
+    print(f"replay_days    {replay_rate:>12,.0f} events/s  "
+          f"({summary['seconds']:.1f} s, {summary['sent']:,} acknowledged)")
     print(f"bare loop      {bare_rate:>12,.0f} events/s  ({bare_seconds:.1f} s, {bare_acked:,} acknowledged)")
     print(f"ratio          {ratio:>12.2f}  replay / bare; target >= {TARGET_RATIO:.2f}: {verdict(figures['pass'])}")
     emit_json(figures)
