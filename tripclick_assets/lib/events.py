@@ -8,11 +8,13 @@ lowercase hex of ``xxh64(f"{session_id}|{document_id}|{event_ts}", seed=0)`` wit
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
+import msgspec
 import orjson
 import xxhash
 
-from tripclick_assets.lib.tripclick_logs import ClickRecord
+from tripclick_assets.lib.tripclick_logs import MAX_DOCUMENT_ID, MAX_LINE_BYTES, ClickRecord, parse_fields
 
 TOPIC = "tripclick_raw_logs"
 DLQ_TOPIC = "tripclick_raw_logs_dlq"
@@ -53,3 +55,96 @@ def build_event(record: ClickRecord, *, server: str, source_file: str, source_li
 
 def encode_event(event: dict) -> bytes:
     return orjson.dumps(event)
+
+
+ADDED_FIELDS = frozenset(("event_ts", "event_date", "dedup_key", *PROVENANCE_FIELDS))
+_MILLIS_SUFFIXES = tuple(f".{millis:03d}Z" for millis in range(1000))
+_UNSET = msgspec.UNSET
+
+
+class _ContractFields(msgspec.Struct, gc=False):
+    """What the contract reads from a line; the decoder checks the rest's syntax and skips it."""
+
+    DateCreated: str
+    SessionId: str
+    DocumentId: Annotated[int, msgspec.Meta(ge=0, le=MAX_DOCUMENT_ID)]
+    # A line that already holds a field the contract adds fails here and takes the slow path.
+    event_ts: msgspec.UnsetType = _UNSET
+    event_date: msgspec.UnsetType = _UNSET
+    dedup_key: msgspec.UnsetType = _UNSET
+    server: msgspec.UnsetType = _UNSET
+    source_file: msgspec.UnsetType = _UNSET
+    source_line: msgspec.UnsetType = _UNSET
+
+
+_CONTRACT_DECODER = msgspec.json.Decoder(_ContractFields)
+
+
+def _is_utf8(line: bytes) -> bool:
+    """The fast decoder skips fields without checking their UTF-8, so non-ASCII lines are checked first."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class EventEncoder:
+    """Reads log lines and encodes their events for one server and source file, cheaply.
+
+    ``read`` gives the same fields as :func:`parse_fields`, and ``encode`` the same JSON
+    object as ``encode_event(build_event(...))``. A line in the dump's own shape (compact,
+    valid UTF-8, integer DocumentId, ``/Date(ms)/``, no field named like an added one) is
+    checked with a decoder that builds only the three fields the contract needs, and its
+    event is the line's own bytes with the added fields spliced in before the closing
+    brace. Every other line takes the reference path, which also words the reasons for
+    bad lines. Both paths give the same bytes for compact lines such as the dump's.
+    """
+
+    def __init__(self, *, server: str, source_file: str):
+        self.server, self.source_file = server, source_file
+        self._tail = (f',"server":{orjson.dumps(server).decode()}'
+                      f',"source_file":{orjson.dumps(source_file).decode()},"source_line":')
+        self._second_prefixes: dict[int, str] = {}  # epoch second -> "YYYY-MM-DDTHH:MM:SS"
+
+    def event_ts(self, epoch_ms: int) -> str:
+        """Same as :func:`format_event_ts`; a day's clicks share their seconds, so those are cached."""
+        seconds, millis = divmod(epoch_ms, 1000)
+        prefix = self._second_prefixes.get(seconds)
+        if prefix is None:
+            if len(self._second_prefixes) > 200_000:
+                self._second_prefixes.clear()
+            prefix = self._second_prefixes[seconds] = format_event_ts(seconds * 1000)[:-5]
+        return prefix + _MILLIS_SUFFIXES[millis]
+
+    def read(self, line: bytes) -> tuple[dict | None, str, int, int, bool]:
+        """(raw or None, session_id, document_id, epoch_ms, normalized); raises MalformedRecord.
+
+        ``raw`` is None when the line took the fast path: its bytes are the raw fields.
+        """
+        if len(line) <= MAX_LINE_BYTES and line[-1:] == b"}" and (line.isascii() or _is_utf8(line)):
+            try:
+                c = _CONTRACT_DECODER.decode(line)
+            except msgspec.MsgspecError:
+                c = None  # the reference path says what is wrong, or accepts what it can normalise
+            if c is not None:
+                created, session_id = c.DateCreated, c.SessionId
+                digits = created[6:-2]
+                if (0 < len(digits) <= 15 and digits.isascii() and digits.isdigit()
+                        and created[:6] == "/Date(" and created[-2:] == ")/"
+                        and session_id and not session_id[0].isspace() and not session_id[-1].isspace()):
+                    return None, session_id, c.DocumentId, int(digits), False
+        return parse_fields(line)
+
+    def encode(self, line: bytes, record: ClickRecord | tuple, source_line: int) -> bytes:
+        """The payload of ``record`` (from :meth:`read`, :func:`parse_fields` or a ClickRecord) read from ``line``."""
+        raw, session_id, document_id, epoch_ms, normalized = record
+        if raw is not None and (normalized or line[-1:] != b"}" or not ADDED_FIELDS.isdisjoint(raw)):
+            return encode_event(build_event(ClickRecord._make(record), server=self.server,
+                                            source_file=self.source_file, source_line=source_line))
+        seconds, millis = divmod(epoch_ms, 1000)
+        prefix = self._second_prefixes.get(seconds)
+        event_ts = prefix + _MILLIS_SUFFIXES[millis] if prefix is not None else self.event_ts(epoch_ms)
+        key = dedup_key(session_id, document_id, event_ts)
+        return line[:-1] + (f',"event_ts":"{event_ts}","event_date":"{event_ts[:10]}","dedup_key":"{key}"'
+                            f'{self._tail}{source_line}}}').encode()

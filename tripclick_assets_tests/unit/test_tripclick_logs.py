@@ -9,7 +9,9 @@ from tripclick_assets.lib.tripclick_logs import (
     MAX_LINE_BYTES,
     MalformedRecord,
     SourceNotFoundError,
+    block_lines,
     find_day_source,
+    iter_blocks,
     iter_lines,
     load_articles,
     parse_documents,
@@ -142,3 +144,32 @@ def test_allarticles(tmp_path):
     (tmp_path / "bad.txt").write_text("a\tb\tc\n")
     with pytest.raises(ValueError, match="header"):
         load_articles(tmp_path / "bad.txt")
+
+
+def _reference_lines(path):
+    """The reader's line rules, written the plain way: split on \\n, strip \\r\\n, skip blank lines."""
+    with open(path, "rb") as handle:
+        return [(n, line.rstrip(b"\r\n")) for n, line in enumerate(handle, start=1) if line.strip()]
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, 1 << 20])
+def test_blocks_cut_only_at_newlines_and_keep_line_numbers(tmp_path, block_bytes):
+    long_line = b'{"Title": "' + b"x" * 300 + b'"}'  # longer than the small blocks
+    content = b"".join([b"a\r\n", b"\n", b"  \n", REAL_LINE + b"\n", long_line + b"\r\n", b"b\n", b"\n", b"c"])
+    path = tmp_path / "2016-01-01.json"
+    path.write_bytes(content)
+    blocks = list(iter_blocks(path, block_bytes))
+    assert b"".join(block for _, block in blocks) == content
+    assert all(block.endswith(b"\n") for _, block in blocks[:-1])
+    lines = [pair for first, block in blocks for pair in block_lines(first, block)]
+    assert lines == _reference_lines(path)
+    assert list(iter_lines(path)) == lines
+    assert [n for n, _ in lines] == [1, 4, 5, 6, 8]
+
+
+def test_document_id_must_fit_the_lakes_int64():
+    assert parse_record(_line(DocumentId=2**63 - 1)).document_id == 2**63 - 1
+    with pytest.raises(MalformedRecord, match="64-bit"):
+        parse_record(_line(DocumentId=2**63))
+    with pytest.raises(MalformedRecord, match="64-bit"):
+        parse_record(_line(DocumentId="99999999999999999999"))
