@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, default=3)
     p.add_argument("--replication-factor", type=int, default=1)
     p.add_argument("--delivery-timeout", type=float, default=30.0, help="seconds per message, bounded")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes that parse and encode lines in batch mode (default: one per spare core, "
+                        "at most 4; 0: none)")
     p.add_argument("--kafka-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra librdkafka setting; secrets come from KAFKA_SASL_PASSWORD etc.")
     return p
@@ -97,7 +100,7 @@ def run(args, log) -> tuple[int, dict | None]:
             server_name=args.server_name, speedup=args.speedup, topic=args.topic,
             dlq_topic=args.dlq_topic, partitions=args.partitions,
             replication_factor=args.replication_factor, delivery_timeout_s=args.delivery_timeout,
-            kafka_config=_kafka_options(args.kafka_option),
+            kafka_config=_kafka_options(args.kafka_option), workers=args.workers,
         )
         summary = replay_days(config, days, progress=log)
     except (SourceNotFoundError, ValueError) as exc:

@@ -17,12 +17,15 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer
 
-from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC, build_event, encode_event, shard_of
+from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC
 from tripclick_assets.lib.kafka_topics import ensure_topics
-from tripclick_assets.lib.tripclick_logs import MalformedRecord, find_day_source, iter_lines, parse_record
+from tripclick_assets.lib.tripclick_logs import find_day_source
+from tripclick_assets.producer.blocks import BlockEncoder, DayShare, EncodedBlock, default_workers
 
 # A quarantined line is kept whole up to this size; longer ones are cut (the header says so).
 DLQ_MAX_VALUE_BYTES = 16 * 1024
+# librdkafka's local queue (queue.buffering.max.messages); a batch is only handed over whole.
+LOCAL_QUEUE_MESSAGES = 200_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class ReplayConfig:
     replication_factor: int = 1
     delivery_timeout_s: float = 30.0
     kafka_config: Mapping[str, str] = field(default_factory=dict)  # security etc.
+    # Processes that parse and encode lines while this one produces (batch mode);
+    # None: one per spare core, 0: all in this process.
+    workers: int | None = None
 
     def __post_init__(self):
         if self.mode not in ("batch", "realtime"):
@@ -50,6 +56,14 @@ class ReplayConfig:
             )
         if self.speedup <= 0:
             raise ValueError(f"speedup must be positive, got {self.speedup}")
+        if self.workers is not None and self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+
+    @property
+    def encoder_workers(self) -> int:
+        if self.mode == "realtime":
+            return 0  # paced replays are slow by design; no pool needed
+        return default_workers() if self.workers is None else self.workers
 
     @property
     def server(self) -> str:
@@ -64,7 +78,7 @@ def producer_config(config: ReplayConfig) -> dict:
         "compression.type": "zstd",
         "linger.ms": 20,
         "batch.num.messages": 10000,
-        "queue.buffering.max.messages": 200000,
+        "queue.buffering.max.messages": LOCAL_QUEUE_MESSAGES,
         "message.send.max.retries": 10,
         "retry.backoff.ms": 200,
         "delivery.timeout.ms": int(config.delivery_timeout_s * 1000),
@@ -77,27 +91,32 @@ class _Deliveries:
     """Delivery-report bookkeeping: per-partition offset ranges of acknowledged messages."""
 
     def __init__(self):
-        self.sent = 0
         self.failed = 0
         self.dlq_sent = 0
         self.dlq_failed = 0
         self.errors: Counter[str] = Counter()
         self.partitions: dict[int, list[int]] = {}  # partition -> [first, last, count]
 
+    @property
+    def sent(self) -> int:
+        return sum(count for _, _, count in self.partitions.values())
+
     def on_event(self, err, msg):
+        # Runs once per message inside poll(): kept to the fewest Python operations.
         if err is not None:
             self.failed += 1
             self.errors[str(err)] += 1
             return
-        self.sent += 1
-        entry = self.partitions.get(msg.partition())
         offset = msg.offset()
+        entry = self.partitions.get(msg.partition())
         if entry is None:
             self.partitions[msg.partition()] = [offset, offset, 1]
-        else:
-            entry[0] = min(entry[0], offset)
-            entry[1] = max(entry[1], offset)
-            entry[2] += 1
+            return
+        if offset > entry[1]:
+            entry[1] = offset
+        elif offset < entry[0]:
+            entry[0] = offset
+        entry[2] += 1
 
     def on_dlq(self, err, msg):
         if err is not None:
@@ -167,48 +186,80 @@ class _DayReplay:
         self.quarantine_reasons: Counter[str] = Counter()
         self.lines = self.other_shards = self.other_dates = self.produced = self.quarantined = 0
         self.not_sent = 0  # valid lines never handed to Kafka (fatal producer error or client rejection)
+        self._progress_every_s = self._next_progress = 0.0
 
-    def run(self, progress_every_s: float) -> None:
-        config, producer, deliveries = self.config, self.producer, self.deliveries
+    def run(self, encoder: BlockEncoder, progress_every_s: float) -> None:
+        config = self.config
         is_month_file = self.source.stem != self.day_str
-        # Unattributable bad lines of a month file are quarantined once, by the month's first day.
-        owns_unattributed = not is_month_file or self.day.day == 1
-        topic, server, source_name, day = config.topic, config.server, self.source.name, self.day_str
-        pace_origin_ms, wall_origin = _day_start_ms(self.day), time.monotonic()
-        next_progress = wall_origin + progress_every_s
-        for line_no, line in iter_lines(self.source):
-            self.lines += 1
-            try:
-                record = parse_record(line)
-            except MalformedRecord as bad:
-                # A bad line has no trustworthy session to shard on: servers reading the
-                # same file split them by line number so each is quarantined exactly once.
-                if owns_unattributed and line_no % config.server_count == config.server_index:
-                    self._quarantine(line_no, line, bad.reason)
-                continue
-            if config.server_count > 1 and shard_of(record.session_id, config.server_count) != config.server_index:
-                self.other_shards += 1
-                continue
-            event = build_event(record, server=server, source_file=source_name, source_line=line_no)
-            if event["event_date"] != day:
-                self.other_dates += 1
-                continue
+        day_start = _day_start_ms(self.day)
+        share = DayShare(
+            day_start_ms=day_start, day_end_ms=day_start + 86_400_000, server=config.server,
+            server_index=config.server_index, server_count=config.server_count, source_file=self.source.name,
+            owns_unattributed=not is_month_file or self.day.day == 1, keep_times=config.mode == "realtime",
+        )
+        wall_origin = time.monotonic()
+        self._progress_every_s, self._next_progress = progress_every_s, wall_origin + progress_every_s
+        for block in encoder.blocks(self.source, share):
+            self.lines += block.lines
+            self.other_shards += block.other_shards
+            self.other_dates += block.other_dates
+            for line_no, line, reason in block.quarantined:
+                self._quarantine(line_no, line, reason)
             if config.mode == "realtime":
-                due = wall_origin + (record.epoch_ms - pace_origin_ms) / 1000.0 / config.speedup
-                while (delay := due - time.monotonic()) > 0:
-                    producer.poll(min(delay, 0.2))
-            if not self._send(topic, value=encode_event(event), key=record.session_id.encode(),
-                              on_delivery=deliveries.on_event):
+                self._send_paced(block, day_start, wall_origin)
+            else:
+                self._send_batch(block.keys, block.values)
+            self.producer.poll(0)
+            self._report_progress()
+
+    def _report_progress(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_progress:
+            self._next_progress = now + self._progress_every_s
+            d = self.deliveries
+            self.progress(f"[{self.config.server} {self.day_str}] produced {self.produced}, acknowledged "
+                          f"{d.sent}, failed {d.failed}, quarantined {self.quarantined}")
+
+    def _send_paced(self, block: EncodedBlock, day_start_ms: int, wall_origin: float) -> None:
+        """Realtime: each event waits for its time of day, ``speedup`` times faster than it happened."""
+        producer, speedup, topic = self.producer, self.config.speedup, self.config.topic
+        for key, value, epoch_ms in zip(block.keys, block.values, block.times_ms):
+            due = wall_origin + (epoch_ms - day_start_ms) / 1000.0 / speedup
+            while (delay := due - time.monotonic()) > 0:
+                producer.poll(min(delay, 0.2))
+            if self._send(topic, value=value, key=key, on_delivery=self.deliveries.on_event):
+                self.produced += 1
+            else:
                 self.not_sent += 1
-                continue
-            self.produced += 1
             if self.produced % 1000 == 0:
-                producer.poll(0)
-                now = time.monotonic()
-                if now >= next_progress:
-                    next_progress = now + progress_every_s
-                    self.progress(f"[{server} {day}] produced {self.produced}, acknowledged "
-                                  f"{deliveries.sent}, failed {deliveries.failed}, quarantined {self.quarantined}")
+                self._report_progress()
+
+    def _send_batch(self, keys: list[bytes], values: list[bytes]) -> None:
+        """Hand a block's events to librdkafka in one call, in order; what it refuses counts as not sent."""
+        if not keys:
+            return
+        if self.state.fatal is not None:
+            self.not_sent += len(keys)
+            return
+        producer = self.producer
+        messages = [{"key": key, "value": value} for key, value in zip(keys, values)]
+        while len(producer) + len(messages) > LOCAL_QUEUE_MESSAGES and len(producer) > 0:
+            producer.poll(0.05)  # make room so the batch is accepted whole and in order
+        queued = producer.produce_batch(self.config.topic, messages, on_delivery=self.deliveries.on_event)
+        self.produced += queued
+        if queued == len(messages):
+            return
+        for message in messages:  # librdkafka marks each message it refused with "_error"; retry those alone
+            error = message.get("_error")
+            if error is None:
+                continue
+            if getattr(error, "fatal", lambda: False)():
+                self._fail_for_good(str(error))
+            if self._send(self.config.topic, key=message["key"], value=message["value"],
+                          on_delivery=self.deliveries.on_event):
+                self.produced += 1
+            else:
+                self.not_sent += 1
 
     def _send(self, topic: str, **kwargs) -> bool:
         if self.state.fatal is not None:
@@ -216,10 +267,14 @@ class _DayReplay:
         try:
             return _produce(self.producer, topic, **kwargs)
         except ProducerFatal as exc:
-            self.state.fatal = str(exc)
-            self.progress(f"[{self.config.server} {self.day_str}] error: Kafka producer failed for good: {exc}; "
-                          "every line not yet acknowledged is reported failed")
+            self._fail_for_good(str(exc))
             return False
+
+    def _fail_for_good(self, error: str) -> None:
+        if self.state.fatal is None:
+            self.state.fatal = error
+            self.progress(f"[{self.config.server} {self.day_str}] error: Kafka producer failed for good: "
+                          f"{error}; every line not yet acknowledged is reported failed")
 
     def _quarantine(self, line_no: int, line: bytes, reason: str) -> None:
         self.quarantined += 1
@@ -299,12 +354,13 @@ def replay_days(
     producer = Producer(producer_config(config))
     state = _ProducerState()
     replays = []
-    for day in days:
-        replay = _DayReplay(config, producer, state, day, progress)
-        replay.run(progress_every_s)
-        replays.append(replay)
-        if config.mode == "realtime":
-            _drain(producer, config.delivery_timeout_s + 5)
+    with BlockEncoder(config.encoder_workers) as encoder:
+        for day in days:
+            replay = _DayReplay(config, producer, state, day, progress)
+            replay.run(encoder, progress_every_s)
+            replays.append(replay)
+            if config.mode == "realtime":
+                _drain(producer, config.delivery_timeout_s + 5)
     _drain(producer, config.delivery_timeout_s + 5)
     for replay in replays:
         replay.settle()
@@ -316,6 +372,8 @@ def replay_days(
         "topic": config.topic,
         "dlq_topic": config.dlq_topic,
         "fatal_error": state.fatal,
+        "encoder": {"workers": encoder.workers, "blocks_by_pool": encoder.blocks_by_pool,
+                    "blocks_here": encoder.blocks_here, "pool_broke": encoder.pool_broke},
         "days": day_summaries,
         **{key: sum(d[key] for d in day_summaries) for key in _TOTALS},
         "seconds": round(seconds, 3),

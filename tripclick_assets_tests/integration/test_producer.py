@@ -207,3 +207,69 @@ def test_month_file_replays_only_the_day_and_quarantines_bad_lines_once(tmp_path
     assert (first["sent"], first["quarantined"]) == (50, 1)
     events = [orjson.loads(m.value()) for m in read_all(broker, topic, second["partitions"])]
     assert {e["event_date"] for e in events} == {"2016-01-02"} and {e["source_file"] for e in events} == {"2016-01.json"}
+
+
+def test_encoder_pool_keeps_each_sessions_clicks_in_file_order(tmp_path, broker, topic_names, monkeypatch):
+    from functools import partial
+
+    from tripclick_assets.producer import replay
+
+    topic, dlq = topic_names
+    n = 6000
+    lines = [json.dumps(record(i, session=f"s{i % 50:023d}")).encode() for i in range(n)]
+    lines[777] = b"{broken"
+    logs = write_day(tmp_path, lines)
+    # Small blocks and no size floor, so a small file goes through the pool (and this process).
+    monkeypatch.setattr(replay, "BlockEncoder", partial(replay.BlockEncoder, block_bytes=16_384, pool_min_bytes=0))
+    summary = replay_days(ReplayConfig(logs_dir=logs, bootstrap_servers=broker.bootstrap_servers,
+                                       topic=topic, dlq_topic=dlq, workers=2), [DAY])
+    assert summary["encoder"]["workers"] == 2 and summary["encoder"]["blocks_by_pool"] > 10
+    day = summary["days"][0]
+    assert (day["sent"], day["quarantined"], day["failed"]) == (n - 1, 1, 0)
+    messages = read_all(broker, topic, day["partitions"])
+    assert len(messages) == n - 1
+    lines_by_session = {}
+    for m in sorted(messages, key=lambda m: (m.partition(), m.offset())):
+        lines_by_session.setdefault(m.key(), []).append(orjson.loads(m.value())["source_line"])
+    assert len(lines_by_session) == 50
+    assert all(seq == sorted(seq) for seq in lines_by_session.values())
+
+
+def test_a_message_the_client_refuses_counts_as_failed_and_the_rest_is_sent(tmp_path, broker, topic_names):
+    topic, dlq = topic_names
+    lines = [json.dumps(record(i)).encode() for i in range(40)]
+    lines[10] = json.dumps(record(10) | {"Title": "t" * 5000}).encode()  # valid, but over the client's limit
+    logs = write_day(tmp_path, lines)
+    summary = replay_days(ReplayConfig(logs_dir=logs, bootstrap_servers=broker.bootstrap_servers, topic=topic,
+                                       dlq_topic=dlq, kafka_config={"message.max.bytes": "4000"}), [DAY])
+    day = summary["days"][0]
+    assert (day["sent"], day["failed"], day["quarantined"]) == (39, 1, 0)
+    assert any("rejected by the client" in reason for reason in day["errors"])
+    events = [orjson.loads(m.value()) for m in read_all(broker, topic, day["partitions"])]
+    assert sorted(e["source_line"] for e in events) == [i for i in range(1, 41) if i != 11]
+
+
+def test_a_killed_producer_leaves_no_encoder_processes_behind(tmp_path, broker, topic_names):
+    import psutil
+
+    topic, dlq = topic_names
+    write_day(tmp_path, [json.dumps(record(i)).encode() for i in range(40_000)])  # ~10 MB: the pool starts
+    proc = subprocess.Popen([sys.executable, "-m", "tripclick_assets.producer", "--event-date", "2016-01-01",
+                             "--source", str(tmp_path), "--topic", topic, "--dlq-topic", dlq, "--workers", "2",
+                             "--bootstrap-servers", broker.bootstrap_servers],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        children = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            children = psutil.Process(proc.pid).children(recursive=True)
+            if len([c for c in children if "spawn_main" in " ".join(c.cmdline())]) >= 2:
+                break
+            time.sleep(0.05)
+        assert len(children) >= 2, "the encoder pool never started"
+        proc.kill()  # no cleanup of any kind runs in the producer
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == [], [c.pid for c in alive]
+    finally:
+        proc.kill()
