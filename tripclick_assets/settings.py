@@ -145,6 +145,9 @@ class ProdSettings:
     kafka_sasl_username: str | None
     kafka_ssl_ca_location: str | None
     kafka_password_env_var: str | None  # KAFKA_SASL_PASSWORD when it is set (read at run time)
+    kafka_ssl_certificate_location: str | None = None
+    kafka_ssl_key_location: str | None = None
+    kafka_key_password_env_var: str | None = None  # KAFKA_SSL_KEY_PASSWORD when it is set
     spark_key_env_var: str = "TRIPCLICK_SPARK_SSH_KEY"
     postgres_url_env_var: str = "TRIPCLICK_POSTGRES_URL"
 
@@ -252,6 +255,9 @@ def prod_settings() -> ProdSettings:
         kafka_sasl_username=_env("KAFKA_SASL_USERNAME"),
         kafka_ssl_ca_location=_env("KAFKA_SSL_CA_LOCATION"),
         kafka_password_env_var="KAFKA_SASL_PASSWORD" if _env("KAFKA_SASL_PASSWORD") is not None else None,
+        kafka_ssl_certificate_location=_env("KAFKA_SSL_CERTIFICATE_LOCATION"),
+        kafka_ssl_key_location=_env("KAFKA_SSL_KEY_LOCATION"),
+        kafka_key_password_env_var="KAFKA_SSL_KEY_PASSWORD" if _env("KAFKA_SSL_KEY_PASSWORD") is not None else None,
     )
 
 

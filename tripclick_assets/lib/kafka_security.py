@@ -13,6 +13,7 @@ SECURITY_ENV = {
     "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
     "KAFKA_SSL_CERTIFICATE_LOCATION": "ssl.certificate.location",
     "KAFKA_SSL_KEY_LOCATION": "ssl.key.location",
+    "KAFKA_SSL_KEY_PASSWORD": "ssl.key.password",
 }
 
 

@@ -46,7 +46,7 @@ def prod_resources(alerts) -> dict:
         for s in prod.producer_servers
     ]
     return {
-        # Addresses and names as plain values (the resource validates them); only the password is an EnvVar.
+        # Addresses and names as plain values (the resource validates them); passwords are EnvVars.
         "kafka": KafkaResource(
             bootstrap_servers=prod.kafka_bootstrap_servers,
             security_protocol=prod.kafka_security_protocol,
@@ -54,6 +54,9 @@ def prod_resources(alerts) -> dict:
             sasl_username=prod.kafka_sasl_username,
             sasl_password=dg.EnvVar(prod.kafka_password_env_var) if prod.kafka_password_env_var else None,
             ssl_ca_location=prod.kafka_ssl_ca_location,
+            ssl_certificate_location=prod.kafka_ssl_certificate_location,
+            ssl_key_location=prod.kafka_ssl_key_location,
+            ssl_key_password=dg.EnvVar(prod.kafka_key_password_env_var) if prod.kafka_key_password_env_var else None,
             replication_factor=2,
         ),
         "producers": DockerProducersResource(

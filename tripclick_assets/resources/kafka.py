@@ -25,6 +25,9 @@ class KafkaResource(dg.ConfigurableResource):
     sasl_username: str | None = None
     sasl_password: str | None = Field(default=None, description="set through an EnvVar")
     ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = Field(default=None, description="client certificate (mutual TLS)")
+    ssl_key_location: str | None = Field(default=None, description="client key (mutual TLS)")
+    ssl_key_password: str | None = Field(default=None, description="set through an EnvVar")
     topic: str = TOPIC
     dlq_topic: str = DLQ_TOPIC
     partitions: int = Field(default=3, ge=1)
@@ -53,6 +56,9 @@ class KafkaResource(dg.ConfigurableResource):
             "sasl.username": self.sasl_username,
             "sasl.password": self.sasl_password,
             "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": self.ssl_key_password,
         }
         config.update({k: v for k, v in optional.items() if v})
         return config

@@ -68,3 +68,22 @@ def test_prod_settings_match_the_bundle():
     assert s["lake"] == "s3a://tripclick-lake"
     assert s["known_hosts"].startswith("/etc/tripclick/ssh/")
     assert "docker exec" in s["submit"] and "spark-master" in s["submit"]
+
+
+def test_kafka_client_certificates_reach_the_kafka_resource():
+    """Mutual TLS: certificate and key paths as plain values, the key's passphrase as an EnvVar."""
+    env = {**code_location_env(), "KAFKA_SECURITY_PROTOCOL": "SSL",
+           "KAFKA_SSL_CERTIFICATE_LOCATION": "/etc/tripclick/kafka/client.pem",
+           "KAFKA_SSL_KEY_LOCATION": "/etc/tripclick/kafka/client.key", "KAFKA_SSL_KEY_PASSWORD": "s3cret"}
+    code = (
+        "import json; from tripclick_assets.resources.environments import prod_resources; "
+        "from tripclick_assets.settings import alert_settings; k = prod_resources(alert_settings())['kafka']; "
+        "print(json.dumps({'cert': k.ssl_certificate_location, 'key': k.ssl_key_location, "
+        "'password': repr(k.ssl_key_password), 'protocol': k.security_protocol}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    k = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (k["cert"], k["key"], k["protocol"]) == ("/etc/tripclick/kafka/client.pem", "/etc/tripclick/kafka/client.key",
+                                                     "SSL")
+    assert "KAFKA_SSL_KEY_PASSWORD" in k["password"] and "s3cret" not in k["password"]

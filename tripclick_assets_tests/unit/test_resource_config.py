@@ -42,3 +42,18 @@ def test_env_vars_load_and_are_validated_when_resolved(monkeypatch):
         chain.append(str(error))
         error = error.__cause__
     assert any("kafka.security_protocol" in message for message in chain), chain
+
+
+def test_kafka_client_certificates_go_to_librdkafka_and_to_the_producers_environment():
+    kafka = KafkaResource(bootstrap_servers="b:9093", security_protocol="ssl", ssl_ca_location="/ca.pem",
+                          ssl_certificate_location="/client.pem", ssl_key_location="/client.key",
+                          ssl_key_password="pw")
+    assert kafka.client_config() == {
+        "bootstrap.servers": "b:9093", "security.protocol": "SSL", "ssl.ca.location": "/ca.pem",
+        "ssl.certificate.location": "/client.pem", "ssl.key.location": "/client.key", "ssl.key.password": "pw",
+    }
+    assert kafka.security_env() == {
+        "KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CA_LOCATION": "/ca.pem",
+        "KAFKA_SSL_CERTIFICATE_LOCATION": "/client.pem", "KAFKA_SSL_KEY_LOCATION": "/client.key",
+        "KAFKA_SSL_KEY_PASSWORD": "pw",
+    }
