@@ -36,9 +36,9 @@ def test_every_layer_and_check_is_defined():
 
 def test_schedule_is_15_00_seoul_and_sensor_exists():
     defs = load_defs()
-    schedule = defs.get_schedule_def("daily_lineage_schedule")
+    schedule = defs.resolve_schedule_def("daily_lineage_schedule")
     assert schedule.cron_schedule == "0 15 * * *" and schedule.execution_timezone == "Asia/Seoul"
-    assert defs.get_sensor_def("tripclick_run_failure_alert")
+    assert defs.resolve_sensor_def("tripclick_run_failure_alert")
 
 
 def test_bad_environment_fails_at_load_naming_the_setting():

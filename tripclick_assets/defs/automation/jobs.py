@@ -4,14 +4,12 @@ from datetime import timedelta, timezone
 
 import dagster as dg
 
-from tripclick_assets.defs.partitions import event_date_partitions
 from tripclick_assets.resources.alerts import AlertsResource
 
 daily_lineage_job = dg.define_asset_job(
     name="tripclick_daily_lineage",
     description="Replays a day into Kafka and rebuilds bronze, silver and every mart for it, with their checks.",
     selection=dg.AssetSelection.all(),
-    partitions_def=event_date_partitions,
     tags={"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"},
 )
 
