@@ -1,8 +1,10 @@
-"""Opt-in: the dashboard bundle imported into a real Superset and rendered in headless Chromium.
+"""The dashboard bundle imported into a real Superset and rendered in headless Chromium.
 
-Superset is not a project dependency (it is large and pins its own stack), so this test runs
-only when TRIPCLICK_SUPERSET_VENV names a separate virtualenv holding apache-superset,
-gunicorn, psycopg2 and selenium, and chromium + chromedriver are on PATH. It then:
+Superset is not a project dependency (it is large and pins its own stack): scripts/test.sh
+builds a separate virtualenv from superset-requirements.txt (scripts/superset-venv.sh, about
+90 s the first time) and names it in TRIPCLICK_SUPERSET_VENV; scripts/system-deps.sh
+installs chromium and chromium-driver. Without them the test skips, saying what is missing.
+It then:
   1. builds a Gold database on the session's test PostgreSQL with deploy/gold/initdb/*;
   2. fills the five marts from three synthetic TripClick days (lib.synthetic);
   3. migrates Superset's metadata into the initdb-created database with
@@ -10,10 +12,6 @@ gunicorn, psycopg2 and selenium, and chromium + chromedriver are on PATH. It the
   4. runs deploy/superset/load_dashboards.py twice (create, then update in place);
   5. opens the dashboard in headless Chromium, checks the six charts rendered without errors
      and saves a screenshot (TRIPCLICK_SCREENSHOT_DIR, default the test's tmp dir).
-Set-up used for the report: python3.11 -m venv /tmp/superset-venv &&
-/tmp/superset-venv/bin/pip install apache-superset==5.0.0 psycopg2-binary==2.9.13 \
-"marshmallow>=3.19,<4" "marshmallow-sqlalchemy>=1.0,<1.5"   (about 90 s), and
-apt-get install chromium chromium-driver.
 """
 
 import os
@@ -47,7 +45,7 @@ missing = [what for what, ok in (
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(bool(missing), reason="Superset screenshot test needs " + ", ".join(missing)
-                       + " (Superset is too large for the project venv; see this module's docstring)"),
+                       + " (scripts/test.sh builds the venv with scripts/superset-venv.sh; see this module's docstring)"),
 ]
 
 
