@@ -45,9 +45,15 @@ def test_prod_definitions_load_with_the_bundle_settings(tmp_path):
     assert report["resources"]["spark"] == "SSHSparkResource"
 
 
+def probe_json(code: str, env: dict[str, str]) -> dict:
+    """Run ``code`` in a fresh interpreter with ``env`` and return the JSON of its last stdout line."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_prod_settings_match_the_bundle():
     """The values the settings derive from the bundle's environment point at the deploy/ topology."""
-    env = code_location_env()
     code = (
         "import json; from tripclick_assets.settings import prod_settings; s = prod_settings(); "
         "print(json.dumps({'servers': [[p.name, p.base_url, p.tls_paths] for p in s.producer_servers], "
@@ -55,9 +61,7 @@ def test_prod_settings_match_the_bundle():
         "'known_hosts': s.spark_known_hosts, 'remote': s.spark_remote_dir, 'submit': s.spark_submit_template, "
         "'password_var': s.kafka_password_env_var}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-3000:]
-    s = json.loads(result.stdout.strip().splitlines()[-1])
+    s = probe_json(code, code_location_env())
     assert [name for name, _, _ in s["servers"]] == ["server0", "server1"]
     for _, url, tls in s["servers"]:
         assert url.startswith("tcp://") and url.endswith(":2376")
@@ -81,9 +85,7 @@ def test_kafka_client_certificates_reach_the_kafka_resource():
         "print(json.dumps({'cert': k.ssl_certificate_location, 'key': k.ssl_key_location, "
         "'password': repr(k.ssl_key_password), 'protocol': k.security_protocol}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-3000:]
-    k = json.loads(result.stdout.strip().splitlines()[-1])
+    k = probe_json(code, env)
     assert (k["cert"], k["key"], k["protocol"]) == ("/etc/tripclick/kafka/client.pem", "/etc/tripclick/kafka/client.key",
                                                      "SSL")
     assert "KAFKA_SSL_KEY_PASSWORD" in k["password"] and "s3cret" not in k["password"]
