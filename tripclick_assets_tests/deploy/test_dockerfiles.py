@@ -5,8 +5,8 @@ is a pinned tag (or a stage); pip installs pin versions; nothing key-like is ADD
 the Spark image's Python pins equal pyproject.toml's and its hadoop-aws matches the Hadoop
 client inside that PySpark; downloaded jars are checked against pinned digests.
 
-Builds (optional, slow): only when DOCKER_HOST is set for the test session and
-TRIPCLICK_TEST_BASE_IMAGE names a Debian 12 image on that daemon (no Docker Hub here).
+Builds: tripclick_assets_tests/remote/test_deploy_images.py builds the dagster and spark
+images (and the producer image) on the remote tests' dockerd, on a debootstrap Debian 12 base.
 """
 
 import os
@@ -158,28 +158,3 @@ def test_shell_scripts_parse():
         result = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, f"{script}: {result.stderr}"
         assert os.access(script, os.X_OK), f"{script} is not executable"
-
-
-# --- optional builds ---------------------------------------------------------------------
-
-BUILDABLE = {  # Dockerfile -> build args for an offline build (no Maven Central, no Docker Hub)
-    "spark": {"INSTALL_S3A_JARS": "false"},
-    "dagster": {},
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(BUILDABLE))
-def test_dockerfile_builds(name, tmp_path):
-    if not os.environ.get("DOCKER_HOST"):
-        pytest.skip("no DOCKER_HOST for this session: Dockerfiles are parse-checked only (no local dockerd started here)")
-    base = os.environ.get("TRIPCLICK_TEST_BASE_IMAGE")
-    if not base:
-        pytest.skip("TRIPCLICK_TEST_BASE_IMAGE (a Debian 12 image on DOCKER_HOST) is not set; no Docker Hub here")
-    args = {**BUILDABLE[name], "BASE_IMAGE": base}
-    command = ["docker", "build", "-f", str(DEPLOY / name / "Dockerfile"), "-t", f"tripclick-ci/{name}:test"]
-    for key, value in args.items():
-        command += ["--build-arg", f"{key}={value}"]
-    result = subprocess.run([*command, str(REPO)], capture_output=True, text=True, timeout=3600,
-                            env={**os.environ, "DOCKER_BUILDKIT": os.environ.get("DOCKER_BUILDKIT", "0")})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

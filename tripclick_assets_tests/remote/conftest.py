@@ -47,16 +47,20 @@ def dockerd(remote_home):
 
 
 @pytest.fixture(scope="session")
-def producer_image(dockerd, remote_home) -> str:
-    """deploy/producer/Dockerfile built on a debootstrap bookworm base (cached rootfs; no Docker Hub)."""
+def base_image(dockerd) -> str:
+    """A debootstrap Debian 12 image on the session's dockerd (cached rootfs; no Docker Hub here)."""
     try:
         tarball = bookworm_rootfs_tarball()
     except Unavailable as exc:
         unavailable(str(exc))
-    client = dockerd.client()
-    base = import_base_image(client, tarball)
+    return import_base_image(dockerd.client(), tarball)
+
+
+@pytest.fixture(scope="session")
+def producer_image(dockerd, base_image, remote_home) -> str:
+    """deploy/producer/Dockerfile built on the debootstrap base."""
     context = producer_build_context(remote_home / "producer-context")
-    return build(client, context, f"{PRODUCER_IMAGE}:{PRODUCER_TAG}", buildargs={"BASE_IMAGE": base})
+    return build(dockerd.client(), context, f"{PRODUCER_IMAGE}:{PRODUCER_TAG}", buildargs={"BASE_IMAGE": base_image})
 
 
 @pytest.fixture(scope="session")
