@@ -85,3 +85,8 @@ def sshd(remote_home):
         unavailable(str(exc))
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Image builds keep the session's dockerd busy for minutes: run them after the tests that time containers."""
+    items.sort(key=lambda item: item.path.name == "test_deploy_images.py")

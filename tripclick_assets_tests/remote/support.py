@@ -24,8 +24,13 @@ def docker_server(dockerd, name: str, **overrides) -> DockerServer:
     return DockerServer(**{**config, **overrides})
 
 
-def containers_of(dockerd, label: str = "tripclick.server") -> list:
-    return dockerd.client().containers.list(all=True, filters={"label": label})
+def containers_of(dockerd, label: str = "tripclick.server") -> list[dict]:
+    """The labelled containers (Id, Names, State, ...) in one API call.
+
+    containers.list() inspects each container after listing it, which raises NotFound when
+    one is removed in between (as the resource does while these tests watch).
+    """
+    return dockerd.client().api.containers(all=True, filters={"label": label})
 
 
 def ssh_spark(sshd, remote_dir: Path, port: int | None = None, **overrides) -> SSHSparkResource:

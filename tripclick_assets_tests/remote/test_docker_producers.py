@@ -116,15 +116,20 @@ def test_terminating_the_run_stops_and_removes_the_containers(dockerd, producer_
         child = subprocess.Popen([sys.executable, "-m", "tripclick_assets_tests.remote.probes", json.dumps(spec)],
                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: len([c for c in containers_of(dockerd) if c.status == "running"]) == 2, 120,
-                 "both producer containers running")
+        try:
+            wait_for(lambda: len([c for c in containers_of(dockerd) if c["State"] == "running"]) == 2, 120,
+                     "both producer containers running")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the run's log:\n{log.read_text()[-4000:]}") from None
         time.sleep(2)  # well into the replay
         os.kill(child.pid, signal.SIGINT)  # what Dagster sends a step when the run is terminated
         child.wait(timeout=90)
     finally:
-        if child.poll() is None:
+        if child.poll() is None:  # the test failed before the run was terminated: leave no containers behind
             child.kill()
             child.wait()
+            for container in containers_of(dockerd):
+                dockerd.client().api.remove_container(container["Id"], force=True)
     assert child.returncode != 0
     assert containers_of(dockerd) == [], log.read_text()[-3000:]
     assert "stopping producer container tripclick-producer-server0-" in log.read_text()
