@@ -34,16 +34,21 @@ def remote_home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("rx")
 
 
-@pytest.fixture(scope="session")
-def dockerd(remote_home):
-    server = Dockerd(remote_home / "dockerd")
-    server.dir.mkdir()
+def serve(server):
+    """Start a session server (or skip/fail with its reason), hand it to the tests, stop it by PID."""
     try:
         server.start()
     except Unavailable as exc:
         unavailable(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def dockerd(remote_home):
+    server = Dockerd(remote_home / "dockerd")
+    server.dir.mkdir()
+    yield from serve(server)
 
 
 @pytest.fixture(scope="session")
@@ -78,13 +83,7 @@ def failing_image(dockerd, producer_image, remote_home) -> str:
 
 @pytest.fixture(scope="session")
 def sshd(remote_home):
-    server = Sshd(remote_home / "sshd")
-    try:
-        server.start()
-    except Unavailable as exc:
-        unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from serve(Sshd(remote_home / "sshd"))
 
 
 def pytest_collection_modifyitems(config, items):
