@@ -7,6 +7,7 @@ clinical-area canonicalisation, which looks spellings up in the alias table of
 
 from __future__ import annotations
 
+import posixpath
 import time
 
 from tripclick_assets.lib.lake import Lake, LakeLocation, new_version
@@ -19,23 +20,44 @@ class CorruptPartitionError(RuntimeError):
     pass
 
 
-def verify_parquet_files(lake: Lake, files: list[str], layer: str, day: str) -> None:
-    """Read every footer first, so a broken file fails the job naming that file (and nothing is written)."""
+def verify_parquet_files(lake: Lake, files: list[str], layer: str, day: str) -> tuple[int, int]:
+    """Read every footer first, so a broken file fails the job naming that file (and nothing is written).
+
+    Returns (rows, rows whose parse_error is null), from the footers' row counts and null
+    counts (the column is read only when a file has no statistics).
+    """
     import pyarrow.parquet as pq
 
+    rows = parsed = 0
     for path in files:
         try:
             with lake.fs.open_input_file(path) as handle:
-                pq.ParquetFile(handle).metadata  # noqa: B018 - reading the footer is the check
+                parquet = pq.ParquetFile(handle)
+                rows += parquet.metadata.num_rows
+                parsed += _null_count(parquet, "parse_error")
         except Exception as exc:  # pyarrow raises several types for a bad footer
             raise CorruptPartitionError(
                 f"{layer} partition event_date={day}: corrupt Parquet file {path}: {exc}"
             ) from None
+    return rows, parsed
+
+
+def _null_count(parquet, column: str) -> int:
+    metadata = parquet.metadata
+    index = parquet.schema_arrow.get_field_index(column)
+    if index < 0:
+        return metadata.num_rows
+    total = 0
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_null_count:
+            return parquet.read(columns=[column]).column(0).null_count
+        total += stats.null_count
+    return total
 
 
 def silver_frame(bronze):
     """The silver rows of a bronze DataFrame (typing, normalisation, dedup)."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from tripclick_assets.lib.clinical_areas import ALIASES
@@ -53,7 +75,8 @@ def silver_frame(bronze):
         .when(docs.startswith("["), F.coalesce(F.from_json(docs, "array<bigint>"), F.array().cast("array<bigint>")))
         .otherwise(F.transform(legacy, lambda x: F.regexp_extract(x, r"^\s*([0-9]+)", 1).cast("bigint")))
     )
-    typed = bronze.where(F.col("parse_error").isNull()).select(
+    # De-duplicate first (it needs only the key and the Kafka position), then type the survivors.
+    typed = earliest_per_dedup_key(bronze.where(F.col("parse_error").isNull())).select(
         "event_date",
         F.to_timestamp("event_ts", "yyyy-MM-dd'T'HH:mm:ss.SSSX").alias("event_ts"),
         "session_id",
@@ -67,9 +90,24 @@ def silver_frame(bronze):
         "dedup_key", "server", "source_file", "source_line",
         "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp", "ingested_at",
     )
+    return typed.select(*column_names(SILVER_COLUMNS))
+
+
+def earliest_per_dedup_key(rows):
+    """One row per dedup_key: the earliest Kafka record (kafka_timestamp, then partition, then offset).
+
+    Duplicates are a few percent of a day, so only the rows of repeated keys (found by a hash
+    aggregation, broadcast back) are ranked; sorting the whole day by key to rank every row
+    took about half the job.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    repeated = F.broadcast(rows.groupBy("dedup_key").count().where("count > 1").select("dedup_key"))
     earliest = Window.partitionBy("dedup_key").orderBy("kafka_timestamp", "kafka_partition", "kafka_offset")
-    return (typed.withColumn("_rank", F.row_number().over(earliest))
-                 .where("_rank = 1").drop("_rank").select(*column_names(SILVER_COLUMNS)))
+    ranked = (rows.join(repeated, "dedup_key", "left_semi")
+                  .withColumn("_rank", F.row_number().over(earliest)).where("_rank = 1").drop("_rank"))
+    return rows.join(repeated, "dedup_key", "left_anti").unionByName(ranked)
 
 
 def run(spark, params: dict) -> dict:
@@ -80,31 +118,32 @@ def run(spark, params: dict) -> dict:
     lake = Lake(LakeLocation.from_params(params["lake"]))
     dates = sorted(params["dates"])
     version = params.get("version") or new_version()
-    files = []
+    files, bronze_counts = [], {}
     for day in dates:
         current = lake.current_dir("bronze", day)
         if current is None:
             raise CorruptPartitionError(f"bronze partition event_date={day} has not been materialized")
         day_files = lake.data_files(current)
-        verify_parquet_files(lake, day_files, "bronze", day)
+        bronze_counts[day] = verify_parquet_files(lake, day_files, "bronze", day)
         files += day_files
 
     bronze = spark.read.schema(spark_ddl(BRONZE_COLUMNS)).parquet(*[lake.spark_uri(f) for f in files])
-    bronze_counts = {
-        r["d"]: (r["parsed"], r["total"])
-        for r in bronze.groupBy(F.date_format("event_date", "yyyy-MM-dd").alias("d")).agg(
-            F.count(F.when(F.col("parse_error").isNull(), 1)).alias("parsed"), F.count("*").alias("total")
-        ).collect()
-    }
     staging = lake.staging_dir(LAYER, version)
-    silver = silver_frame(bronze).withColumn("_partition", F.date_format("event_date", "yyyy-MM-dd"))
-    silver.write.partitionBy("_partition").parquet(lake.spark_uri(staging))
+    silver = silver_frame(bronze)
+    if len(dates) == 1:
+        # Bronze D holds only rows of D: write the one partition directly, without the
+        # per-task sort that partitionBy does.
+        silver.where(F.col("event_date") == F.lit(dates[0]).cast("date")).write.parquet(
+            lake.spark_uri(posixpath.join(staging, f"_partition={dates[0]}")))
+    else:
+        silver.withColumn("_partition", F.date_format("event_date", "yyyy-MM-dd")).write.partitionBy(
+            "_partition").parquet(lake.spark_uri(staging))
     staged = lake.staged_partitions(staging)
     schema = arrow_schema(SILVER_COLUMNS)
     by_date = {}
     for day in dates:
         rows = lake.row_count(staged[day]) if day in staged else 0
-        parsed, total = bronze_counts.get(day, (0, 0))
+        total, parsed = bronze_counts[day]
         path = lake.commit(LAYER, day, staged.get(day), version, schema=schema)
         by_date[day] = {
             "rows": rows, "bronze_rows": total, "bronze_parsed_rows": parsed,

@@ -110,10 +110,10 @@ def test_silver_writer_killed_mid_partition_leaves_the_previous_partition_comple
     )
     staging_root = Path(lake.layer_dir("silver")) / "_staging"
     deadline = time.monotonic() + 120
-    while not any(staging_root.glob("*/_temporary")) and time.monotonic() < deadline:
+    while not any(staging_root.glob("**/_temporary")) and time.monotonic() < deadline:
         assert writer.poll() is None, "the writer finished before it could be killed"
         time.sleep(0.05)
-    assert any(staging_root.glob("*/_temporary")), "the writer never started writing"
+    assert any(staging_root.glob("**/_temporary")), "the writer never started writing"
     os.killpg(writer.pid, signal.SIGKILL)  # the driver and its Python workers, mid-write
     writer.wait(30)
 
