@@ -112,18 +112,48 @@ def ensure_schema(conn: psycopg.Connection, schema: str | None = None) -> bool:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _rows_of(rows: Any, columns: Sequence[str]) -> Iterator[Sequence[Any]]:
-    """Tuples in ``columns`` order from an iterable of tuples or a pyarrow Table / RecordBatch."""
-    if hasattr(rows, "to_batches") or (hasattr(rows, "num_rows") and hasattr(rows, "column")):
-        batches = rows.to_batches(max_chunksize=10_000) if hasattr(rows, "to_batches") else [rows]
-        for batch in batches:
-            names = batch.schema.names
-            missing = [c for c in columns if c not in names]
-            if missing:
-                raise ValueError(f"pyarrow rows lack columns {missing}")
-            yield from zip(*(batch.column(names.index(c)).to_pylist() for c in columns))
-        return
-    yield from rows
+def _is_arrow(rows: Any) -> bool:
+    return hasattr(rows, "schema") and hasattr(rows, "num_rows") and hasattr(rows, "column")
+
+
+def _arrow_csv_chunks(table_name: str, rows: Any, columns: Sequence[str], dates: list[dt.date], loaded_at,
+                      chunk_rows: int = 50_000) -> Iterator[tuple[bytes, int]]:
+    """A pyarrow Table / RecordBatch as CSV for ``COPY ... (FORMAT csv)``, validated first.
+
+    pyarrow's writer quotes every string and leaves nulls unquoted and empty, which is what
+    PostgreSQL's CSV format reads as '' and NULL. Formatting in C++ instead of one Python
+    ``write_row`` per row makes a 300k-row mart load several times faster. Timestamps are
+    written as UTC wall-clock time without a zone (pyarrow formats zoned ones ~20x slower);
+    the caller's transaction sets ``TimeZone`` to UTC so PostgreSQL reads them as UTC.
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    missing = [c for c in columns if c not in rows.schema.names]
+    if missing:
+        raise ValueError(f"pyarrow rows lack columns {missing}")
+    table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+    table = table.select(list(columns))
+    event_dates = table.column("event_date").cast(pa.date32())
+    outside = pc.invert(pc.fill_null(pc.is_in(event_dates, value_set=pa.array(dates, pa.date32())), False))
+    if pc.any(outside).as_py():
+        bad = event_dates.filter(outside)[0].as_py()
+        raise ValueError(f"{table_name}: row for event_date {bad!r} is outside the replaced dates")
+    stamp = pa.nulls(table.num_rows, pa.timestamp("us", tz="UTC")).fill_null(loaded_at)
+    table = table.append_column(LOADED_AT, stamp)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            utc = pc.cast(table.column(i), pa.timestamp(field.type.unit, tz="UTC"))
+            table = table.set_column(i, field.name, utc.cast(pa.timestamp(field.type.unit)))
+    options = pacsv.WriteOptions(include_header=False)
+    for offset in range(0, table.num_rows, chunk_rows):
+        part = table.slice(offset, chunk_rows)
+        buffer = io.BytesIO()
+        pacsv.write_csv(part, buffer, options)
+        yield buffer.getvalue(), part.num_rows
 
 
 def replace_partitions(
@@ -164,18 +194,27 @@ def replace_partitions(
             sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(target, sql.Identifier("event_date")),
             (date_list,),
         )
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            target, sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, LOADED_AT])
-        )
-        with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-            for row in _rows_of(rows, columns):
-                if len(row) != width:
-                    raise ValueError(f"{spec.name}: row has {len(row)} values, expected {width} ({', '.join(columns)})")
-                day = row[date_pos]
-                if day is None or _as_date(day) not in date_set:
-                    raise ValueError(f"{spec.name}: row for event_date {day!r} is outside the replaced dates")
-                copy.write_row((*row, loaded_at))
-                written += 1
+        column_list = sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, LOADED_AT])
+        with conn.cursor() as cur:
+            if _is_arrow(rows):
+                conn.execute("SET LOCAL TimeZone = 'UTC'")  # the CSV's timestamps are UTC without a zone
+                copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, column_list)
+                with cur.copy(copy_sql) as copy:
+                    for chunk, count in _arrow_csv_chunks(spec.name, rows, columns, date_list, loaded_at):
+                        copy.write(chunk)
+                        written += count
+            else:
+                copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(target, column_list)
+                with cur.copy(copy_sql) as copy:
+                    for row in rows:
+                        if len(row) != width:
+                            raise ValueError(
+                                f"{spec.name}: row has {len(row)} values, expected {width} ({', '.join(columns)})")
+                        day = row[date_pos]
+                        if day is None or _as_date(day) not in date_set:
+                            raise ValueError(f"{spec.name}: row for event_date {day!r} is outside the replaced dates")
+                        copy.write_row((*row, loaded_at))
+                        written += 1
     return written
 
 

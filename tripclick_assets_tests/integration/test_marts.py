@@ -628,3 +628,33 @@ def test_concurrent_loads_of_one_partition_serialise(pg_url, schema):
     assert written == {"a": 200, "b": 150}
     rows = fetch(pg_url, schema, table)
     assert len(rows) == 150 and all(r[2] == 9 for r in rows)
+
+
+def test_arrow_rows_load_exactly_through_csv(pg_url, schema):
+    """A pyarrow table goes through COPY (FORMAT csv): awkward strings, NULL vs '', UTC timestamps."""
+    titles = ['a "quoted", comma', "line\nbreak\r\nand \\ backslash", "", None, "Sjögren ☃", "NULL", "\\N"]
+    docs = pa.table({"event_date": [D1] * len(titles), "document_id": list(range(len(titles))), "title": titles,
+                     "view_count": [3] * len(titles), "unique_sessions": [2] * len(titles),
+                     "rank": list(range(1, len(titles) + 1))})
+    seoul = dt.timezone(dt.timedelta(hours=9))
+    first = dt.datetime(2016, 1, 1, 0, 30, 0, 123456, tzinfo=UTC)
+    last = dt.datetime(2016, 1, 1, 23, 59, 59, 999999, tzinfo=UTC)
+    sessions = pa.table({
+        "session_id": ["s1", "s2"], "event_date": [D1, D1], "click_count": [5, 1], "unique_docs": [2, 1],
+        # The same instants given in another zone: they must land as the same UTC instants.
+        "first_click_ts": pa.array([first, first.astimezone(seoul)], pa.timestamp("us", tz="Asia/Seoul")),
+        "last_click_ts": pa.array([last, last], pa.timestamp("us", tz="UTC")),
+        "session_duration_sec": [86_399, 0],
+    })
+    # A session time zone far from UTC: the loader must not depend on it.
+    url = f"{pg_url}{'&' if '?' in pg_url else '?'}options={quote('-ctimezone=America/Los_Angeles')}"
+    with psycopg.connect(url) as conn:
+        ensure_schema(conn, schema)
+        assert replace_partitions(conn, "mart_popular_documents", [D1], docs, schema) == len(titles)
+        assert replace_partitions(conn, "mart_session_analysis", [D1], sessions, schema) == 2
+        with pytest.raises(ValueError, match="outside the replaced dates"):
+            replace_partitions(conn, "mart_session_analysis", [D2], sessions, schema)
+    assert [r[2] for r in sorted(fetch(pg_url, schema, "mart_popular_documents"), key=lambda r: r[1])] == titles
+    loaded = sorted(fetch(pg_url, schema, "mart_session_analysis"))
+    assert [(r[4], r[5]) for r in loaded] == [(first, last), (first, last)]
+    assert all(r[1] == D1 for r in loaded)  # the rejected D2 load left D1 alone
