@@ -27,6 +27,7 @@ from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.postgres import PostgresResource
 from tripclick_assets.resources.producers import LocalProducersResource, SyntheticSource
 from tripclick_assets.resources.spark import LocalSparkResource
+from tripclick_assets.settings import local_settings
 
 ASSETS = [tripclick_raw_logs, bronze_events, silver_events, marts]
 DOWNSTREAM = [bronze_events, silver_events, marts]  # everything after the producer
@@ -37,7 +38,7 @@ def bench_resources(workdir: Path, bootstrap_servers: str, postgres_url: str, to
         "kafka": KafkaResource(bootstrap_servers=bootstrap_servers, topic=topic, dlq_topic=f"{topic}_dlq"),
         "producers": LocalProducersResource(logs_dir=str(Path(workdir) / "logs"), synthetic=SyntheticSource()),
         "lake": LakeResource(root=str(Path(workdir) / "lake")),
-        "spark": LocalSparkResource(),
+        "spark": LocalSparkResource(class_archive=str(local_settings().spark_class_archive)),
         "postgres": PostgresResource(url=postgres_url),
     }
 

@@ -15,6 +15,7 @@ sample_partition="${TRIPCLICK_SAMPLE_PARTITION:-2016-01-01}"
 port="${TRIPCLICK_UI_PORT:-3000}"
 
 .venv/bin/tripclick services up
+.venv/bin/tripclick spark-archive
 echo "dev: materializing the lineage for event_date=$sample_partition"
 .venv/bin/dagster asset materialize -m tripclick_assets.definitions --select '*' --partition "$sample_partition"
 echo "dev: Dagster UI on http://127.0.0.1:$port"

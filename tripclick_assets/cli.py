@@ -62,7 +62,22 @@ def services_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def spark_archive(args: argparse.Namespace) -> int:
+    """Build the local Spark driver's class-data archive unless it is there (or --rebuild)."""
+    from tripclick_assets.spark_jobs.class_archive import build
+
+    archive = local_settings().spark_class_archive
+    if archive.is_file() and not args.rebuild:
+        print(f"spark class archive: {archive} (present)")
+        return 0
+    print(f"spark class archive: building {archive} (about a minute, once)", flush=True)
+    build(archive)
+    print(f"spark class archive: {archive}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "spark-archive": spark_archive,
     "services up": services_up,
     "services down": services_down,
     "services status": services_status,
@@ -87,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--timeout", type=float, default=30, help="seconds to wait for each service (default 30)")
     down.set_defaults(cmd="services down")
     actions.add_parser("status", help="print the services' status as JSON").set_defaults(cmd="services status")
+
+    archive = commands.add_parser(
+        "spark-archive",
+        help="build the local Spark driver's class-data archive (faster cold starts)",
+        description="Build $TRIPCLICK_HOME/spark/classes.jsa, a JDK class-data archive local Spark "
+        "sessions start from (about half the JVM cold start). Idempotent.",
+    )
+    archive.add_argument("--rebuild", action="store_true", help="replace an existing archive")
+    archive.set_defaults(cmd="spark-archive")
     return parser
 
 

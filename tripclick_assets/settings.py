@@ -63,6 +63,11 @@ class LocalSettings:
         return self.home / "lake"
 
     @property
+    def spark_class_archive(self) -> Path:
+        """The local Spark driver's class-data archive (``tripclick spark-archive`` builds it)."""
+        return self.home / "spark" / "classes.jsa"
+
+    @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.kafka_port}"
 

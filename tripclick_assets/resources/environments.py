@@ -24,7 +24,7 @@ def local_resources(settings, alerts) -> dict:
         "kafka": KafkaResource(bootstrap_servers=settings.bootstrap_servers),
         "producers": LocalProducersResource(logs_dir=str(settings.logs_dir)),
         "lake": LakeResource(root=str(settings.lake_dir)),
-        "spark": LocalSparkResource(),
+        "spark": LocalSparkResource(class_archive=str(settings.spark_class_archive)),
         "postgres": PostgresResource(url=settings.postgres_dsn),
         "alerts": alerts_resource(alerts),
     }
