@@ -353,7 +353,7 @@ def print_part2(f: dict) -> None:
 
 def ensure_class_archive() -> dict:
     """The Spark driver's class-data archive, as ``scripts/dev.sh`` builds it (not timed; once per machine)."""
-    from tripclick_assets.spark_jobs.class_archive import build
+    from tripclick_assets.services.spark_class_archive import build
 
     archive = local_settings().spark_class_archive
     if archive.is_file():

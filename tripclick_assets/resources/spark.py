@@ -37,7 +37,7 @@ class LocalSparkResource(SparkResource):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv
             os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local[*] never leaves loopback
-            from tripclick_assets.spark_jobs.class_archive import with_archive
+            from tripclick_assets.services.spark_class_archive import with_archive
 
             config = with_archive(local_spark_config(self.spark_config), self.class_archive)
             pyspark = PySparkResource(spark_config=config)

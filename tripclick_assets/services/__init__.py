@@ -1,4 +1,5 @@
-"""Local development services (Kafka-protocol broker, PostgreSQL) run as plain processes on loopback."""
+"""Local development services (Kafka-protocol broker, PostgreSQL) run as plain processes on loopback,
+and the local Spark driver's class-data archive (:mod:`.spark_class_archive`)."""
 
 from __future__ import annotations
 
