@@ -239,13 +239,27 @@ WITH ev AS (
            CAST(pmod(unix_micros(event_ts), {day}) div {hour} AS INT) AS utc_hour
     FROM {silver}
 ),
-totals AS (
-    SELECT event_date,
-           count(*) AS total_events,
-           count(DISTINCT session_id) AS unique_sessions,
-           count(DISTINCT document_id) AS unique_documents
-    FROM ev
+-- One DISTINCT per aggregation: two count(DISTINCT) in one GROUP BY make Spark expand every row.
+events AS (
+    SELECT event_date, count(*) AS total_events FROM ev GROUP BY event_date
+),
+sessions AS (
+    SELECT event_date, count(*) AS unique_sessions
+    FROM (SELECT DISTINCT event_date, session_id FROM ev WHERE session_id IS NOT NULL)
     GROUP BY event_date
+),
+documents AS (
+    SELECT event_date, count(*) AS unique_documents
+    FROM (SELECT DISTINCT event_date, document_id FROM ev WHERE document_id IS NOT NULL)
+    GROUP BY event_date
+),
+totals AS (
+    SELECT e.event_date, e.total_events,
+           coalesce(s.unique_sessions, 0) AS unique_sessions,
+           coalesce(d.unique_documents, 0) AS unique_documents
+    FROM events e
+    LEFT JOIN sessions s ON s.event_date = e.event_date
+    LEFT JOIN documents d ON d.event_date = e.event_date
 ),
 hourly AS (
     SELECT event_date, utc_hour, count(*) AS events
