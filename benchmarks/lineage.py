@@ -5,7 +5,7 @@ run of ``tripclick_raw_logs``, not timed); then one timed Dagster run materializ
 bronze_events, silver_events and the marts for that partition (wall time, events/s, peak
 memory of this process tree). Baseline in the same run: the very same Kafka offset ranges
 read with confluent-kafka (``read_range``) and written to one Parquet file with pyarrow
-(``bronze_columns``): no Spark, no Dagster. Target: the day in at most 90 s.
+(``bronze_batch``, bronze's own record conversion): no Spark, no Dagster. Target: the day in at most 90 s.
 
 Part 2: a ``--days``-day range at TripClick scale (the producers' default synthetic volume,
 ~1,850 events a day) materialized as ONE run of the whole lineage (producer included),
@@ -35,14 +35,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from _common import PeakRss, Stopwatch, emit_json, local_services, machine, mib, rate, stdout_to_file, verdict
 from lineage_defs import ASSETS, DOWNSTREAM, bench_env, bench_resources
 from tripclick_assets.defs.ingestion.assets import RAW_LOGS_KEY, tripclick_raw_logs
 from tripclick_assets.defs.metadata import latest_partition_metadata
-from tripclick_assets.lib.bronze_records import DateAttribution, bronze_columns
+from tripclick_assets.lib.bronze_records import DateAttribution, bronze_batch
 from tripclick_assets.lib.kafka_ranges import consumer_config, ranges_from_metadata, read_range
 from tripclick_assets.lib.lake_schema import BRONZE_COLUMNS, arrow_schema
 from tripclick_assets.lib.synthetic import generate_day
@@ -189,7 +188,7 @@ def produce_day(bench: Bench, day: date, events: int) -> tuple[dict, float]:
 
 def bare_bronze(bench: Bench, day: date, offset_ranges: dict) -> dict:
     """The baseline: the same offset ranges read with confluent-kafka, one Parquet file written by pyarrow."""
-    schema = arrow_schema(BRONZE_COLUMNS)
+    schema = arrow_schema(BRONZE_COLUMNS)  # what bronze_batch returns
     attribution = DateAttribution({day.isoformat(): offset_ranges})
     config = consumer_config(bench.bootstrap_servers)
     ingested_at = datetime.now(timezone.utc)
@@ -200,9 +199,7 @@ def bare_bronze(bench: Bench, day: date, offset_ranges: dict) -> dict:
         with pq.ParquetWriter(out, schema, compression="zstd") as writer:
             for offset_range in ranges_from_metadata(TOPIC, offset_ranges):
                 for messages in read_range(config, offset_range):
-                    columns = bronze_columns(messages, attribution, ingested_at)
-                    writer.write_batch(pa.RecordBatch.from_arrays(
-                        [pa.array(columns[f.name], f.type) for f in schema], schema=schema))
+                    writer.write_batch(bronze_batch(messages, attribution, ingested_at))
                     rows += len(messages)
     return {"rows": rows, "seconds": round(t.seconds, 2), "events_per_s": rate(rows, t.seconds),
             "peak_rss_tree_mib": mib(mem.peak_tree), "peak_rss_self_mib": mib(mem.peak_self)}
