@@ -26,7 +26,8 @@ from tripclick_assets.lib.events import build_event, encode_event
 from tripclick_assets.lib.kafka_topics import ensure_topics
 from tripclick_assets.lib.synthetic import generate_day
 from tripclick_assets.lib.tripclick_logs import iter_blocks, iter_lines, parse_record
-from tripclick_assets.producer.blocks import DayShare, default_workers, encode_block
+from tripclick_assets.producer.blocks import DayShare, encode_block
+from tripclick_assets.producer.local_shards import default_workers
 from tripclick_assets.producer.replay import ReplayConfig, producer_config, replay_days
 
 TARGET_RATIO = 0.5
@@ -41,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--date", type=date.fromisoformat, default=date(2016, 1, 1), help="the day to generate")
     p.add_argument("--partitions", type=int, default=3, help="partitions of each topic (the project's default)")
     p.add_argument("--workers", type=int, default=None,
-                   help=f"the replay's encoder processes (default: the producer's own default, {default_workers()} here)")
+                   help=f"the replay's extra producing processes (default: the producer's own, {default_workers()} here)")
     p.add_argument("--quick", action="store_true", help="smoke run with 20,000 events")
     args = p.parse_args()
     if args.quick:
@@ -138,8 +139,7 @@ def main() -> int:
             # Both topics exist before either timing starts, so neither pays for topic creation.
             ensure_topics({"bootstrap.servers": broker.bootstrap_servers},
                           (REPLAY_TOPIC, REPLAY_TOPIC + "_dlq", BARE_TOPIC), partitions=args.partitions)
-            print(f"replaying with replay_days (batch, one server, {config.encoder_workers} encoder processes) ...",
-                  flush=True)
+            print("replaying with replay_days (batch, one server) ...", flush=True)
             summary = run_replay(config, args.date)
             print("sending the same payloads with a bare confluent-kafka loop ...", flush=True)
             bare_acked, bare_seconds = run_bare_loop(producer_config(config), BARE_TOPIC, payloads)
@@ -154,7 +154,7 @@ def main() -> int:
         "generator_events_per_s": rate(events, gen_seconds),
         "parse_encode_seconds": round(encode_seconds, 2),
         "parse_encode_events_per_s": rate(events, encode_seconds),
-        "replay_encoder_workers": config.encoder_workers,
+        "replay_processes": summary["processes"]["count"],
         "replay_seconds": summary["seconds"],
         "replay_acknowledged": summary["sent"],
         "replay_events_per_s": replay_rate,
@@ -171,8 +171,8 @@ def main() -> int:
     print(f"generator      {figures['generator_events_per_s']:>12,.0f} events/s  ({gen_seconds:.1f} s for {events:,})")
     print(f"parse+encode   {figures['parse_encode_events_per_s']:>12,.0f} events/s  (the replay's reader and "
           "encoder alone, one core, no Kafka)")
-    print(f"replay_days    {replay_rate:>12,.0f} events/s  "
-          f"({summary['seconds']:.1f} s, {summary['sent']:,} acknowledged)")
+    print(f"replay_days    {replay_rate:>12,.0f} events/s  ({summary['seconds']:.1f} s, {summary['sent']:,} "
+          f"acknowledged, {summary['processes']['count']} producing processes)")
     print(f"bare loop      {bare_rate:>12,.0f} events/s  ({bare_seconds:.1f} s, {bare_acked:,} acknowledged)")
     print(f"ratio          {ratio:>12.2f}  replay / bare; target >= {TARGET_RATIO:.2f}: {verdict(figures['pass'])}")
     emit_json(figures)

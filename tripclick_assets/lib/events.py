@@ -34,9 +34,39 @@ def dedup_key(session_id: str, document_id: int, event_ts: str) -> str:
     return xxhash.xxh64_hexdigest(f"{session_id}|{document_id}|{event_ts}".encode("utf-8"), seed=0)
 
 
+def session_digest(session_id: str) -> int:
+    """The stable hash that shards sessions over servers (and over a server's processes)."""
+    return _xxh64_intdigest(session_id.encode("utf-8"))
+
+
 def shard_of(session_id: str, server_count: int) -> int:
     """Stable server index for a session, so each session is replayed by exactly one server."""
-    return xxhash.xxh64_intdigest(session_id.encode("utf-8"), seed=0) % server_count
+    return session_digest(session_id) % server_count
+
+
+_SESSION_KEY = b'"SessionId":"'
+_xxh64_intdigest = xxhash.xxh64_intdigest  # seed 0
+
+
+def plain_session_digest(line: bytes) -> int | None:
+    """:func:`session_digest` of a line's SessionId read from its bytes, without decoding the line.
+
+    Only a plainly written value counts (``"SessionId":"..."`` in ASCII, no escape, no
+    space or control byte at either end, which parsing would strip or reject); otherwise
+    None, and the caller decodes the line to learn its session. A JSON string cannot hold
+    an unescaped quote, so the pattern cannot match inside another field's value.
+    """
+    start = line.find(_SESSION_KEY) + 13
+    if start < 13:
+        return None
+    end = line.find(34, start)  # the closing quote
+    if end <= start:
+        return None
+    raw = line[start:end]
+    # isalnum() alone settles the usual ids; the byte-wise checks cost more.
+    if not raw.isalnum() and (raw[0] <= 32 or raw[-1] <= 32 or 92 in raw or not raw.isascii()):
+        return None
+    return _xxh64_intdigest(raw)
 
 
 def build_event(record: ClickRecord, *, server: str, source_file: str, source_line: int) -> dict:
@@ -117,24 +147,28 @@ class EventEncoder:
             prefix = self._second_prefixes[seconds] = format_event_ts(seconds * 1000)[:-5]
         return prefix + _MILLIS_SUFFIXES[millis]
 
+    def compact_fields(self, line: bytes) -> tuple[str, int, int] | None:
+        """(session_id, document_id, epoch_ms) of a line in the dump's own shape, else None."""
+        if len(line) <= MAX_LINE_BYTES and line[-1:] == b"}" and (line.isascii() or _is_utf8(line)):
+            try:
+                c = _CONTRACT_DECODER.decode(line)
+            except msgspec.MsgspecError:
+                return None  # the reference path says what is wrong, or accepts what it can normalise
+            created, session_id = c.DateCreated, c.SessionId
+            digits = created[6:-2]
+            if (0 < len(digits) <= 15 and digits.isascii() and digits.isdigit()
+                    and created[:6] == "/Date(" and created[-2:] == ")/"
+                    and session_id and not session_id[0].isspace() and not session_id[-1].isspace()):
+                return session_id, c.DocumentId, int(digits)
+        return None
+
     def read(self, line: bytes) -> tuple[dict | None, str, int, int, bool]:
         """(raw or None, session_id, document_id, epoch_ms, normalized); raises MalformedRecord.
 
         ``raw`` is None when the line took the fast path: its bytes are the raw fields.
         """
-        if len(line) <= MAX_LINE_BYTES and line[-1:] == b"}" and (line.isascii() or _is_utf8(line)):
-            try:
-                c = _CONTRACT_DECODER.decode(line)
-            except msgspec.MsgspecError:
-                c = None  # the reference path says what is wrong, or accepts what it can normalise
-            if c is not None:
-                created, session_id = c.DateCreated, c.SessionId
-                digits = created[6:-2]
-                if (0 < len(digits) <= 15 and digits.isascii() and digits.isdigit()
-                        and created[:6] == "/Date(" and created[-2:] == ")/"
-                        and session_id and not session_id[0].isspace() and not session_id[-1].isspace()):
-                    return None, session_id, c.DocumentId, int(digits), False
-        return parse_fields(line)
+        fields = self.compact_fields(line)
+        return parse_fields(line) if fields is None else (None, *fields, False)
 
     def encode(self, line: bytes, record: ClickRecord | tuple, source_line: int) -> bytes:
         """The payload of ``record`` (from :meth:`read`, :func:`parse_fields` or a ClickRecord) read from ``line``."""
@@ -142,9 +176,13 @@ class EventEncoder:
         if raw is not None and (normalized or line[-1:] != b"}" or not ADDED_FIELDS.isdisjoint(raw)):
             return encode_event(build_event(ClickRecord._make(record), server=self.server,
                                             source_file=self.source_file, source_line=source_line))
+        return self.splice(line, session_id, document_id, epoch_ms, source_line)
+
+    def splice(self, line: bytes, session_id: str, document_id: int, epoch_ms: int, source_line: int) -> bytes:
+        """The payload of a compact line (see :meth:`compact_fields`): its bytes with the added fields."""
         seconds, millis = divmod(epoch_ms, 1000)
         prefix = self._second_prefixes.get(seconds)
         event_ts = prefix + _MILLIS_SUFFIXES[millis] if prefix is not None else self.event_ts(epoch_ms)
-        key = dedup_key(session_id, document_id, event_ts)
+        key = xxhash.xxh64_hexdigest(f"{session_id}|{document_id}|{event_ts}".encode(), seed=0)  # dedup_key
         return line[:-1] + (f',"event_ts":"{event_ts}","event_date":"{event_ts[:10]}","dedup_key":"{key}"'
                             f'{self._tail}{source_line}}}').encode()

@@ -184,11 +184,15 @@ def iter_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[in
 def block_lines(first_line_no: int, block: bytes) -> Iterator[tuple[int, bytes]]:
     """The (line number, line without its newline) of one block; blank lines are skipped."""
     for number, line in enumerate(block.split(b"\n"), start=first_line_no):
-        if line[-1:] != b"}":  # a record's usual last byte: nothing to clean
-            line = line.rstrip(b"\r")
-            if not line or line.isspace():
-                continue
+        if line[-1:] != b"}" and (line := clean_line(line)) is None:  # "}": a record's usual end, nothing to clean
+            continue
         yield number, line
+
+
+def clean_line(line: bytes) -> bytes | None:
+    """A line without a trailing CR, or None for a blank line (which readers skip)."""
+    line = line.rstrip(b"\r")
+    return None if not line or line.isspace() else line
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:

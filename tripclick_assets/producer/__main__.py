@@ -2,5 +2,5 @@ import sys
 
 from tripclick_assets.producer.cli import main
 
-if __name__ == "__main__":  # the encoder pool's spawned workers import this module too
+if __name__ == "__main__":  # the spawned producer processes import this module too
     sys.exit(main())

@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replication-factor", type=int, default=1)
     p.add_argument("--delivery-timeout", type=float, default=30.0, help="seconds per message, bounded")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes that parse and encode lines in batch mode (default: one per spare core, "
-                        "at most 4; 0: none)")
+                   help="extra processes that each replay a part of this server's sessions with their own "
+                        "producer, in batch mode for files of 8 MiB or more (default: one per spare core, "
+                        "at most 3; 0: none)")
     p.add_argument("--kafka-option", action="append", default=[], metavar="KEY=VALUE",
                    help="extra librdkafka setting; secrets come from KAFKA_SASL_PASSWORD etc.")
     return p

@@ -19,8 +19,9 @@ from confluent_kafka import KafkaException, Producer
 
 from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC
 from tripclick_assets.lib.kafka_topics import ensure_topics
-from tripclick_assets.lib.tripclick_logs import find_day_source
-from tripclick_assets.producer.blocks import BlockEncoder, DayShare, EncodedBlock, default_workers
+from tripclick_assets.lib.tripclick_logs import find_day_source, iter_blocks
+from tripclick_assets.producer import local_shards
+from tripclick_assets.producer.blocks import DayShare, EncodedBlock, encode_block
 
 # A quarantined line is kept whole up to this size; longer ones are cut (the header says so).
 DLQ_MAX_VALUE_BYTES = 16 * 1024
@@ -43,8 +44,8 @@ class ReplayConfig:
     replication_factor: int = 1
     delivery_timeout_s: float = 30.0
     kafka_config: Mapping[str, str] = field(default_factory=dict)  # security etc.
-    # Processes that parse and encode lines while this one produces (batch mode);
-    # None: one per spare core, 0: all in this process.
+    # Extra processes that each replay a part of this server's sessions with their own
+    # producer (batch mode, big files); None: one per spare core, at most three; 0: none.
     workers: int | None = None
 
     def __post_init__(self):
@@ -59,11 +60,11 @@ class ReplayConfig:
         if self.workers is not None and self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
 
-    @property
-    def encoder_workers(self) -> int:
-        if self.mode == "realtime":
-            return 0  # paced replays are slow by design; no pool needed
-        return default_workers() if self.workers is None else self.workers
+    def processes_for(self, source_bytes: int) -> int:
+        """How many local processes replay sources of this size."""
+        if self.mode == "realtime" or source_bytes < local_shards.MIN_SOURCE_BYTES:
+            return 1  # paced replays are slow by design; small files are not worth a process start
+        return 1 + (local_shards.default_workers() if self.workers is None else self.workers)
 
     @property
     def server(self) -> str:
@@ -178,8 +179,10 @@ class _DayReplay:
     """One day's pass over its source file into an already-open producer."""
 
     def __init__(self, config: ReplayConfig, producer: Producer, state: _ProducerState, day: date,
-                 progress: Callable[[str], None]):
+                 progress: Callable[[str], None], local_index: int = 0, local_count: int = 1):
         self.config, self.producer, self.state, self.day, self.progress = config, producer, state, day, progress
+        self.local_index, self.local_count = local_index, local_count
+        self.label = config.server if local_count == 1 else f"{config.server} {local_index + 1}/{local_count}"
         self.day_str = f"{day:%Y-%m-%d}"
         self.source = find_day_source(config.logs_dir, day)
         self.deliveries = _Deliveries()
@@ -188,7 +191,7 @@ class _DayReplay:
         self.not_sent = 0  # valid lines never handed to Kafka (fatal producer error or client rejection)
         self._progress_every_s = self._next_progress = 0.0
 
-    def run(self, encoder: BlockEncoder, progress_every_s: float) -> None:
+    def run(self, progress_every_s: float) -> None:
         config = self.config
         is_month_file = self.source.stem != self.day_str
         day_start = _day_start_ms(self.day)
@@ -196,10 +199,12 @@ class _DayReplay:
             day_start_ms=day_start, day_end_ms=day_start + 86_400_000, server=config.server,
             server_index=config.server_index, server_count=config.server_count, source_file=self.source.name,
             owns_unattributed=not is_month_file or self.day.day == 1, keep_times=config.mode == "realtime",
+            local_index=self.local_index, local_count=self.local_count,
         )
         wall_origin = time.monotonic()
         self._progress_every_s, self._next_progress = progress_every_s, wall_origin + progress_every_s
-        for block in encoder.blocks(self.source, share):
+        for first_line_no, data in iter_blocks(self.source):
+            block = encode_block(share, first_line_no, data)
             self.lines += block.lines
             self.other_shards += block.other_shards
             self.other_dates += block.other_dates
@@ -217,7 +222,7 @@ class _DayReplay:
         if now >= self._next_progress:
             self._next_progress = now + self._progress_every_s
             d = self.deliveries
-            self.progress(f"[{self.config.server} {self.day_str}] produced {self.produced}, acknowledged "
+            self.progress(f"[{self.label} {self.day_str}] produced {self.produced}, acknowledged "
                           f"{d.sent}, failed {d.failed}, quarantined {self.quarantined}")
 
     def _send_paced(self, block: EncodedBlock, day_start_ms: int, wall_origin: float) -> None:
@@ -273,7 +278,7 @@ class _DayReplay:
     def _fail_for_good(self, error: str) -> None:
         if self.state.fatal is None:
             self.state.fatal = error
-            self.progress(f"[{self.config.server} {self.day_str}] error: Kafka producer failed for good: "
+            self.progress(f"[{self.label} {self.day_str}] error: Kafka producer failed for good: "
                           f"{error}; every line not yet acknowledged is reported failed")
 
     def _quarantine(self, line_no: int, line: bytes, reason: str) -> None:
@@ -331,49 +336,60 @@ class _DayReplay:
 _TOTALS = ("lines", "produced", "sent", "failed", "quarantined", "quarantine_failed")
 
 
+def replay_share(config: ReplayConfig, days: list[date], local_index: int = 0, local_count: int = 1,
+                 progress: Callable[[str], None] | None = None, progress_every_s: float = 5.0) -> dict:
+    """One process's part of a replay: its sessions of each day, through its own producer."""
+    progress = progress or _to_stderr
+    producer = Producer(producer_config(config))
+    state = _ProducerState()
+    replays = []
+    for day in days:
+        replay = _DayReplay(config, producer, state, day, progress, local_index, local_count)
+        replay.run(progress_every_s)
+        replays.append(replay)
+        if config.mode == "realtime":
+            _drain(producer, config.delivery_timeout_s + 5)
+    _drain(producer, config.delivery_timeout_s + 5)
+    for replay in replays:
+        replay.settle()
+    return {"fatal_error": state.fatal, "days": [r.summary() for r in replays]}
+
+
 def replay_days(
     config: ReplayConfig,
     days: list[date],
     progress: Callable[[str], None] | None = None,
     progress_every_s: float = 5.0,
 ) -> dict:
-    """Produce the server's share of each day with one producer; returns the summary dict.
+    """Produce the server's share of each day; returns the summary dict.
 
     All sources are located before anything is sent, so a missing day fails the whole
     call up front instead of half-way through a range.
     """
-    progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    progress = progress or _to_stderr
     started = time.monotonic()
-    for day in days:
-        find_day_source(config.logs_dir, day)
+    sources = [find_day_source(config.logs_dir, day) for day in days]  # a month file once per day
     ensure_topics(
         {"bootstrap.servers": config.bootstrap_servers, **dict(config.kafka_config)},
         (config.topic, config.dlq_topic), partitions=config.partitions,
         replication_factor=config.replication_factor, timeout=min(config.delivery_timeout_s, 10.0),
     )
-    producer = Producer(producer_config(config))
-    state = _ProducerState()
-    replays = []
-    with BlockEncoder(config.encoder_workers) as encoder:
-        for day in days:
-            replay = _DayReplay(config, producer, state, day, progress)
-            replay.run(encoder, progress_every_s)
-            replays.append(replay)
-            if config.mode == "realtime":
-                _drain(producer, config.delivery_timeout_s + 5)
-    _drain(producer, config.delivery_timeout_s + 5)
-    for replay in replays:
-        replay.settle()
+    processes = config.processes_for(sum(source.stat().st_size for source in sources))
+    if processes == 1:
+        shares, replayed_here = [replay_share(config, days, 0, 1, progress, progress_every_s)], []
+    else:
+        shares, replayed_here = local_shards.replay_in_processes(replay_share, config, days, processes, progress,
+                                                                 progress_every_s)
     seconds = time.monotonic() - started
-    day_summaries = [r.summary() for r in replays]
+    day_summaries = [local_shards.merge_day_summaries([share["days"][i] for share in shares])
+                     for i in range(len(days))]
     summary = {
         "server": config.server,
         "mode": config.mode,
         "topic": config.topic,
         "dlq_topic": config.dlq_topic,
-        "fatal_error": state.fatal,
-        "encoder": {"workers": encoder.workers, "blocks_by_pool": encoder.blocks_by_pool,
-                    "blocks_here": encoder.blocks_here, "pool_broke": encoder.pool_broke},
+        "fatal_error": next((share["fatal_error"] for share in shares if share["fatal_error"]), None),
+        "processes": {"count": processes, "replayed_again_here": replayed_here},
         "days": day_summaries,
         **{key: sum(d[key] for d in day_summaries) for key in _TOTALS},
         "seconds": round(seconds, 3),
@@ -383,3 +399,7 @@ def replay_days(
     progress(f"[{config.server}] done {len(days)} day(s): sent {summary['sent']}, failed "
              f"{summary['failed']}, quarantined {summary['quarantined']} in {seconds:.1f}s")
     return summary
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -209,30 +209,70 @@ def test_month_file_replays_only_the_day_and_quarantines_bad_lines_once(tmp_path
     assert {e["event_date"] for e in events} == {"2016-01-02"} and {e["source_file"] for e in events} == {"2016-01.json"}
 
 
-def test_encoder_pool_keeps_each_sessions_clicks_in_file_order(tmp_path, broker, topic_names, monkeypatch):
-    from functools import partial
+def replay_in_processes(monkeypatch, logs, topic, dlq, broker, workers=2):
+    from tripclick_assets.producer import local_shards
 
-    from tripclick_assets.producer import replay
+    monkeypatch.setattr(local_shards, "MIN_SOURCE_BYTES", 0)  # a small file is split over processes too
+    return replay_days(ReplayConfig(logs_dir=logs, bootstrap_servers=broker.bootstrap_servers,
+                                    topic=topic, dlq_topic=dlq, workers=workers), [DAY])
 
+
+def sessions_in_file_order(messages) -> dict:
+    lines_by_session = {}
+    for m in sorted(messages, key=lambda m: (m.partition(), m.offset())):
+        lines_by_session.setdefault(m.key(), []).append(orjson.loads(m.value())["source_line"])
+    assert all(seq == sorted(seq) for seq in lines_by_session.values())
+    return lines_by_session
+
+
+def test_local_processes_send_every_line_once_with_each_sessions_clicks_in_file_order(
+        tmp_path, broker, topic_names, monkeypatch):
     topic, dlq = topic_names
     n = 6000
     lines = [json.dumps(record(i, session=f"s{i % 50:023d}")).encode() for i in range(n)]
     lines[777] = b"{broken"
     logs = write_day(tmp_path, lines)
-    # Small blocks and no size floor, so a small file goes through the pool (and this process).
-    monkeypatch.setattr(replay, "BlockEncoder", partial(replay.BlockEncoder, block_bytes=16_384, pool_min_bytes=0))
-    summary = replay_days(ReplayConfig(logs_dir=logs, bootstrap_servers=broker.bootstrap_servers,
-                                       topic=topic, dlq_topic=dlq, workers=2), [DAY])
-    assert summary["encoder"]["workers"] == 2 and summary["encoder"]["blocks_by_pool"] > 10
+    summary = replay_in_processes(monkeypatch, logs, topic, dlq, broker)
+    assert summary["processes"] == {"count": 3, "replayed_again_here": []}
     day = summary["days"][0]
-    assert (day["sent"], day["quarantined"], day["failed"]) == (n - 1, 1, 0)
+    assert (day["lines"], day["sent"], day["quarantined"], day["failed"]) == (n, n - 1, 1, 0)
+    assert sum(r["count"] for r in day["partitions"].values()) == n - 1
     messages = read_all(broker, topic, day["partitions"])
-    assert len(messages) == n - 1
-    lines_by_session = {}
-    for m in sorted(messages, key=lambda m: (m.partition(), m.offset())):
-        lines_by_session.setdefault(m.key(), []).append(orjson.loads(m.value())["source_line"])
-    assert len(lines_by_session) == 50
-    assert all(seq == sorted(seq) for seq in lines_by_session.values())
+    assert sorted(orjson.loads(m.value())["source_line"] for m in messages) == [i for i in range(1, n + 1) if i != 778]
+    assert len(sessions_in_file_order(messages)) == 50
+
+
+def test_a_producer_process_that_dies_has_its_sessions_replayed_by_the_parent(
+        tmp_path, broker, topic_names, monkeypatch):
+    import threading
+
+    import psutil
+
+    topic, dlq = topic_names
+    n = 3000
+    logs = write_day(tmp_path, [json.dumps(record(i, session=f"s{i % 40:023d}")).encode() for i in range(n)])
+    me, killed = psutil.Process(), []
+
+    def kill_the_first_child():  # while it is still starting: it sends nothing
+        deadline = time.monotonic() + 30
+        while not killed and time.monotonic() < deadline:
+            for child in me.children():
+                if "spawn_main" in " ".join(child.cmdline()):
+                    child.kill()
+                    killed.append(child.pid)
+                    return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_the_first_child)
+    killer.start()
+    summary = replay_in_processes(monkeypatch, logs, topic, dlq, broker, workers=1)
+    killer.join()
+    assert killed and summary["processes"] == {"count": 2, "replayed_again_here": [1]}
+    day = summary["days"][0]
+    assert (day["sent"], day["failed"], day["quarantined"]) == (n, 0, 0)
+    messages = read_all(broker, topic, day["partitions"])
+    assert sorted(orjson.loads(m.value())["source_line"] for m in messages) == list(range(1, n + 1))
+    assert len(sessions_in_file_order(messages)) == 40
 
 
 def test_a_message_the_client_refuses_counts_as_failed_and_the_rest_is_sent(tmp_path, broker, topic_names):
@@ -249,11 +289,11 @@ def test_a_message_the_client_refuses_counts_as_failed_and_the_rest_is_sent(tmp_
     assert sorted(e["source_line"] for e in events) == [i for i in range(1, 41) if i != 11]
 
 
-def test_a_killed_producer_leaves_no_encoder_processes_behind(tmp_path, broker, topic_names):
+def test_a_killed_producer_leaves_no_producer_processes_behind(tmp_path, broker, topic_names):
     import psutil
 
     topic, dlq = topic_names
-    write_day(tmp_path, [json.dumps(record(i)).encode() for i in range(40_000)])  # ~10 MB: the pool starts
+    write_day(tmp_path, [json.dumps(record(i)).encode() for i in range(40_000)])  # ~10 MB: processes start
     proc = subprocess.Popen([sys.executable, "-m", "tripclick_assets.producer", "--event-date", "2016-01-01",
                              "--source", str(tmp_path), "--topic", topic, "--dlq-topic", dlq, "--workers", "2",
                              "--bootstrap-servers", broker.bootstrap_servers],
@@ -266,7 +306,7 @@ def test_a_killed_producer_leaves_no_encoder_processes_behind(tmp_path, broker, 
             if len([c for c in children if "spawn_main" in " ".join(c.cmdline())]) >= 2:
                 break
             time.sleep(0.05)
-        assert len(children) >= 2, "the encoder pool never started"
+        assert len(children) >= 2, "the producer processes never started"
         proc.kill()  # no cleanup of any kind runs in the producer
         proc.wait(10)
         gone, alive = psutil.wait_procs(children, timeout=10)

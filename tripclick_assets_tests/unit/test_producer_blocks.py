@@ -1,23 +1,23 @@
-"""The producer's encode stage: blocks -> keys and payloads, in this process or in a process pool."""
+"""The producer's encode stage: blocks -> the keys and payloads one process of one server owns."""
 
 from datetime import date
 
 import pytest
 
-from tripclick_assets.lib.events import build_event, encode_event, shard_of
+from tripclick_assets.lib.events import build_event, encode_event, session_digest, shard_of
 from tripclick_assets.lib.synthetic import generate_day
-from tripclick_assets.lib.tripclick_logs import MalformedRecord, iter_lines, parse_record
-from tripclick_assets.producer.blocks import BlockEncoder, DayShare, encode_block
+from tripclick_assets.lib.tripclick_logs import MalformedRecord, iter_blocks, iter_lines, parse_record
+from tripclick_assets.producer.blocks import DayShare, encode_block
 from tripclick_assets.producer.replay import ReplayConfig
 
 DAY = date(2016, 1, 1)
 DAY_START_MS = 1451606400000
 
 
-def share(path, index=0, count=1, keep_times=False) -> DayShare:
+def share(path, index=0, count=1, keep_times=False, local=(0, 1)) -> DayShare:
     return DayShare(day_start_ms=DAY_START_MS, day_end_ms=DAY_START_MS + 86_400_000, server=f"server{index}",
                     server_index=index, server_count=count, source_file=path.name, owns_unattributed=True,
-                    keep_times=keep_times)
+                    keep_times=keep_times, local_index=local[0], local_count=local[1])
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +38,12 @@ def flatten(blocks) -> dict:
     return out
 
 
-def test_in_process_blocks_give_the_reference_events_in_file_order(day_file):
-    with BlockEncoder(0, block_bytes=4096) as encoder:
-        got = flatten(encoder.blocks(day_file, share(day_file, keep_times=True)))
+def encoded(path, day_share, block_bytes=4096) -> dict:
+    return flatten(encode_block(day_share, *block) for block in iter_blocks(path, block_bytes))
+
+
+def test_blocks_give_the_reference_events_in_file_order(day_file):
+    got = encoded(day_file, share(day_file, keep_times=True))
     expected_values, expected_keys, expected_times, bad = [], [], [], []
     for line_no, line in iter_lines(day_file):
         try:
@@ -57,52 +60,61 @@ def test_in_process_blocks_give_the_reference_events_in_file_order(day_file):
     assert got["lines"] == len(expected_values) + len(bad)
 
 
-def test_the_pool_gives_exactly_what_this_process_gives(day_file):
-    with BlockEncoder(0, block_bytes=4096) as encoder:
-        local = flatten(encoder.blocks(day_file, share(day_file)))
-    # Small blocks and no size floor, so the pool and this process's own encoding share the file.
-    with BlockEncoder(2, block_bytes=4096, pool_min_bytes=0) as encoder:
-        pooled = flatten(encoder.blocks(day_file, share(day_file)))
-        again = flatten(encoder.blocks(day_file, share(day_file)))  # the pool serves a second day
-        assert encoder.blocks_by_pool > 100
-    assert pooled == local == again
-
-
 def test_servers_split_sessions_and_bad_lines_without_overlap(day_file):
-    blocks = [(1, day_file.read_bytes())]
-    shares = [flatten(encode_block(share(day_file, i, 3), *b) for b in blocks) for i in range(3)]
-    alone = flatten(encode_block(share(day_file), *b) for b in blocks)
-    assert sorted(v for s in shares for v in s["values"]) != []
-    assert sum(len(s["values"]) for s in shares) == len(alone["values"])
+    shares = [encoded(day_file, share(day_file, i, 3)) for i in range(3)]
+    alone = encoded(day_file, share(day_file))
+    assert sum(len(s["values"]) for s in shares) == len(alone["values"]) > 3000
     assert sorted(q for s in shares for q in s["quarantined"]) == sorted(alone["quarantined"])
     for index, s in enumerate(shares):
         assert {shard_of(k.decode(), 3) for k in s["keys"]} == {index}
-        assert s["other_shards"] == len(alone["values"]) - len(s["values"])
+        # Every line is produced, quarantined or left to exactly one other server.
+        assert s["lines"] == len(s["values"]) + len(s["quarantined"]) + s["other_shards"] == alone["lines"]
 
 
-def test_small_files_are_encoded_here_without_starting_the_pool(day_file):
-    with BlockEncoder(2) as encoder:  # default floor: two 4 MiB blocks
-        assert len(flatten(encoder.blocks(day_file, share(day_file)))["values"]) > 3000
-        assert encoder._pool is None and encoder.blocks_by_pool == 0 and encoder.blocks_here == 1
+def test_a_servers_processes_split_its_sessions_and_bad_lines_exactly_once(day_file):
+    server = encoded(day_file, share(day_file, 1, 2))
+    parts = [encoded(day_file, share(day_file, 1, 2, local=(i, 3))) for i in range(3)]
+    assert sorted(v for p in parts for v in p["values"]) == sorted(server["values"])
+    assert sorted(q for p in parts for q in p["quarantined"]) == sorted(server["quarantined"])
+    for i, part in enumerate(parts):
+        assert len(part["values"]) > 300
+        assert {session_digest(k.decode()) // 2 % 3 for k in part["keys"]} == {i}  # one process per session
+        # Every process reads every line; skipped_other_servers counts only other servers' sessions.
+        assert (part["lines"], part["other_shards"]) == (server["lines"], server["other_shards"])
+        mine = set(part["values"])  # each session's clicks in file order
+        assert part["values"] == [v for v in server["values"] if v in mine]
+
+
+def test_sessions_written_with_escapes_or_spaces_go_to_the_process_of_their_parsed_id(tmp_path):
+    plain = b'{"DateCreated":"/Date(1451606400000)/","SessionId":"abcdef","DocumentId":1}'
+    odd = [b'{"DateCreated":"/Date(1451606400001)/","SessionId":"ab\\u0063def","DocumentId":2}',
+           b'{"DateCreated":"/Date(1451606400002)/","SessionId":" abcdef ","DocumentId":3}',
+           b'{"DateCreated": "/Date(1451606400003)/", "SessionId": "abcdef", "DocumentId": 4}']
+    path = tmp_path / "2016-01-01.json"
+    path.write_bytes(b"\n".join([plain, *odd]) + b"\n")
+    owner = session_digest("abcdef") % 4
+    for index in range(4):
+        got = encoded(path, share(path, local=(index, 4)))
+        assert len(got["values"]) == (4 if index == owner else 0), index
+        assert set(got["keys"]) <= {b"abcdef"}
+
+
+def test_a_bad_line_is_quarantined_by_one_process_whether_or_not_its_session_is_readable(tmp_path):
+    lines = [b'{"DateCreated":"/Date(oops)/","SessionId":"s1","DocumentId":1}',  # readable session
+             b'{"DateCreated":"/Date(1451606400000)/","SessionId":"s2","DocumentId":"x"}',
+             b"{not json", b"\xff\xfe"]
+    path = tmp_path / "2016-01-01.json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    got = [encoded(path, share(path, local=(index, 3)))["quarantined"] for index in range(3)]
+    assert sorted(line_no for q in got for line_no, _, _ in q) == [1, 2, 3, 4]
+    assert [line_no for line_no, _, _ in got[session_digest("s1") % 3]][:1] == [1]
 
 
 def test_worker_counts_are_checked():
     with pytest.raises(ValueError, match="workers"):
-        BlockEncoder(-1)
-    with pytest.raises(ValueError, match="workers"):
         ReplayConfig(logs_dir=".", bootstrap_servers="x", workers=-2)
-    assert ReplayConfig(logs_dir=".", bootstrap_servers="x", mode="realtime", workers=3).encoder_workers == 0
-
-
-def test_a_dead_worker_costs_no_block(day_file):
-    with BlockEncoder(0, block_bytes=4096) as encoder:
-        local = flatten(encoder.blocks(day_file, share(day_file)))
-    with BlockEncoder(1, block_bytes=4096, pool_min_bytes=0) as encoder:
-        blocks = encoder.blocks(day_file, share(day_file))
-        first = [next(blocks) for _ in range(3)]
-        for process in encoder._pool._processes.values():  # what an OOM kill does to a worker
-            process.kill()
-        pooled = flatten(first + list(blocks))
-        assert encoder.pool_broke
-        assert len(flatten(encoder.blocks(day_file, share(day_file)))["values"]) == len(local["values"])
-    assert pooled == local
+    big = 64 * 1024 * 1024
+    assert ReplayConfig(logs_dir=".", bootstrap_servers="x", mode="realtime", workers=3).processes_for(big) == 1
+    assert ReplayConfig(logs_dir=".", bootstrap_servers="x", workers=3).processes_for(big) == 4
+    assert ReplayConfig(logs_dir=".", bootstrap_servers="x", workers=3).processes_for(1024) == 1
+    assert ReplayConfig(logs_dir=".", bootstrap_servers="x", workers=0).processes_for(big) == 1
