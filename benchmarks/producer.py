@@ -19,16 +19,19 @@ import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from confluent_kafka import Producer
+if __name__ == "__main__":
+    # Not when the replay's spawned processes re-import this script as __mp_main__: they
+    # then start as fast as they do under the producer's own CLI.
+    from confluent_kafka import Producer
 
-from _common import Stopwatch, emit_json, local_services, machine, rate, verdict
-from tripclick_assets.lib.events import build_event, encode_event
-from tripclick_assets.lib.kafka_topics import ensure_topics
-from tripclick_assets.lib.synthetic import generate_day
-from tripclick_assets.lib.tripclick_logs import iter_blocks, iter_lines, parse_record
-from tripclick_assets.producer.blocks import DayShare, encode_block
-from tripclick_assets.producer.local_shards import default_workers
-from tripclick_assets.producer.replay import ReplayConfig, producer_config, replay_days
+    from _common import Stopwatch, emit_json, local_services, machine, rate, verdict
+    from tripclick_assets.lib.events import build_event, encode_event
+    from tripclick_assets.lib.kafka_topics import ensure_topics
+    from tripclick_assets.lib.synthetic import generate_day
+    from tripclick_assets.lib.tripclick_logs import iter_blocks, iter_lines, parse_record
+    from tripclick_assets.producer.blocks import DayShare, encode_block
+    from tripclick_assets.producer.local_shards import default_workers
+    from tripclick_assets.producer.replay import ReplayConfig, producer_config, replay_days
 
 TARGET_RATIO = 0.5
 REPLAY_TOPIC = "bench_replay"
@@ -155,6 +158,7 @@ def main() -> int:
         "parse_encode_seconds": round(encode_seconds, 2),
         "parse_encode_events_per_s": rate(events, encode_seconds),
         "replay_processes": summary["processes"]["count"],
+        "replay_process_seconds": summary["processes"]["seconds"],
         "replay_seconds": summary["seconds"],
         "replay_acknowledged": summary["sent"],
         "replay_events_per_s": replay_rate,

@@ -44,25 +44,36 @@ def shard_of(session_id: str, server_count: int) -> int:
     return session_digest(session_id) % server_count
 
 
-_SESSION_KEY = b'"SessionId":"'
+_SESSION_KEY = b'"SessionId":'
 _xxh64_intdigest = xxhash.xxh64_intdigest  # seed 0
 
 
 def plain_session_digest(line: bytes) -> int | None:
     """:func:`session_digest` of a line's SessionId read from its bytes, without decoding the line.
 
-    Only a plainly written value counts (``"SessionId":"..."`` in ASCII, no escape, no
-    space or control byte at either end, which parsing would strip or reject); otherwise
-    None, and the caller decodes the line to learn its session. A JSON string cannot hold
-    an unescaped quote, so the pattern cannot match inside another field's value.
+    Only a plainly written value counts (``"SessionId":"..."`` or ``"SessionId": "..."``,
+    ASCII, no escape, no space or control byte at either end, which parsing would strip or
+    reject); otherwise None, and the caller decodes the line to learn its session. A JSON
+    string cannot hold an unescaped quote, so the pattern cannot match inside another
+    field's value.
     """
-    start = line.find(_SESSION_KEY) + 13
-    if start < 13:
-        return None
-    end = line.find(34, start)  # the closing quote
-    if end <= start:
-        return None
-    raw = line[start:end]
+    # The dump's own layouts first: a 13-digit /Date(ms)/, then a 24-character ASP.NET id.
+    if line[39:52] == b'"SessionId":"' and line[76:77] == b'"':  # compact
+        raw = line[52:76]
+    elif line[41:55] == b'"SessionId": "' and line[79:80] == b'"':  # json.dumps' default spacing
+        raw = line[55:79]
+    else:
+        start = line.find(_SESSION_KEY) + 12
+        if start < 12:
+            return None
+        start += line[start:start + 1] == b" "
+        if line[start:start + 1] != b'"':
+            return None
+        start += 1
+        end = line.find(34, start)  # the closing quote
+        if end <= start:
+            return None
+        raw = line[start:end]
     # isalnum() alone settles the usual ids; the byte-wise checks cost more.
     if not raw.isalnum() and (raw[0] <= 32 or raw[-1] <= 32 or 92 in raw or not raw.isascii()):
         return None

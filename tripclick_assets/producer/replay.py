@@ -340,6 +340,7 @@ def replay_share(config: ReplayConfig, days: list[date], local_index: int = 0, l
                  progress: Callable[[str], None] | None = None, progress_every_s: float = 5.0) -> dict:
     """One process's part of a replay: its sessions of each day, through its own producer."""
     progress = progress or _to_stderr
+    started = time.monotonic()
     producer = Producer(producer_config(config))
     state = _ProducerState()
     replays = []
@@ -352,7 +353,8 @@ def replay_share(config: ReplayConfig, days: list[date], local_index: int = 0, l
     _drain(producer, config.delivery_timeout_s + 5)
     for replay in replays:
         replay.settle()
-    return {"fatal_error": state.fatal, "days": [r.summary() for r in replays]}
+    return {"fatal_error": state.fatal, "days": [r.summary() for r in replays],
+            "seconds": round(time.monotonic() - started, 3)}
 
 
 def replay_days(
@@ -389,7 +391,8 @@ def replay_days(
         "topic": config.topic,
         "dlq_topic": config.dlq_topic,
         "fatal_error": next((share["fatal_error"] for share in shares if share["fatal_error"]), None),
-        "processes": {"count": processes, "replayed_again_here": replayed_here},
+        "processes": {"count": processes, "seconds": [share["seconds"] for share in shares],
+                      "replayed_again_here": replayed_here},
         "days": day_summaries,
         **{key: sum(d[key] for d in day_summaries) for key in _TOTALS},
         "seconds": round(seconds, 3),

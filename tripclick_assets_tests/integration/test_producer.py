@@ -233,7 +233,8 @@ def test_local_processes_send_every_line_once_with_each_sessions_clicks_in_file_
     lines[777] = b"{broken"
     logs = write_day(tmp_path, lines)
     summary = replay_in_processes(monkeypatch, logs, topic, dlq, broker)
-    assert summary["processes"] == {"count": 3, "replayed_again_here": []}
+    assert summary["processes"]["count"] == 3 and summary["processes"]["replayed_again_here"] == []
+    assert len(summary["processes"]["seconds"]) == 3
     day = summary["days"][0]
     assert (day["lines"], day["sent"], day["quarantined"], day["failed"]) == (n, n - 1, 1, 0)
     assert sum(r["count"] for r in day["partitions"].values()) == n - 1
@@ -267,7 +268,7 @@ def test_a_producer_process_that_dies_has_its_sessions_replayed_by_the_parent(
     killer.start()
     summary = replay_in_processes(monkeypatch, logs, topic, dlq, broker, workers=1)
     killer.join()
-    assert killed and summary["processes"] == {"count": 2, "replayed_again_here": [1]}
+    assert killed and (summary["processes"]["count"], summary["processes"]["replayed_again_here"]) == (2, [1])
     day = summary["days"][0]
     assert (day["sent"], day["failed"], day["quarantined"]) == (n, 0, 0)
     messages = read_all(broker, topic, day["partitions"])

@@ -7,7 +7,14 @@ from datetime import date
 import orjson
 import pytest
 
-from tripclick_assets.lib.events import EventEncoder, build_event, encode_event, format_event_ts
+from tripclick_assets.lib.events import (
+    EventEncoder,
+    build_event,
+    encode_event,
+    format_event_ts,
+    plain_session_digest,
+    session_digest,
+)
 from tripclick_assets.lib.synthetic import generate_day
 from tripclick_assets.lib.tripclick_logs import MalformedRecord, iter_lines, parse_fields, parse_record
 
@@ -126,3 +133,25 @@ def test_a_generated_day_encodes_byte_for_byte_like_the_reference(tmp_path):
         fast += fields[0] is None
         assert encoder.encode(line, fields, line_no) == expected
     assert bad > 50 and fast > 2500
+
+
+@pytest.mark.parametrize("line, session_id", [
+    (b'{"DateCreated":"/Date(1451606563064)/","SessionId":"adjq83xl2c1crq7c8r2m6m1h","DocumentId":1}',
+     "adjq83xl2c1crq7c8r2m6m1h"),  # the dump's compact layout
+    (b'{"DateCreated": "/Date(1451648495927)/", "SessionId": "svdse145tl1h2o450xjkwg45", "DocumentId": 8}',
+     "svdse145tl1h2o450xjkwg45"),  # json.dumps' default spacing
+    (b'{"SessionId": "abc-def", "DateCreated": "/Date(1)/"}', "abc-def"),
+    (b'{"SessionId":"abc","x":1}', "abc"),
+    (b'{"Title":"say \\"SessionId\\":\\"zzz\\"","SessionId":"abc"}', "abc"),  # the pattern inside a value
+    (b'{"SessionId":"ab\\u0063"}', None),  # an escape: decode to know
+    (b'{"SessionId":" abc"}', None),  # parsing strips it
+    (b'{"SessionId":"caf\xc3\xa9"}', None),
+    (b'{"SessionId":""}', None),
+    (b'{"SessionId": 12}', None),
+    (b'{"SessionId":"abc', None),
+    (b'{"SessionId"  :"abc"}', None),
+    (b'{"x":1}', None),
+])
+def test_plain_session_digest_reads_plainly_written_ids_and_declines_the_rest(line, session_id):
+    expected = None if session_id is None else session_digest(session_id)
+    assert plain_session_digest(line) == expected
