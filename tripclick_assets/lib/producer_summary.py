@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from tripclick_assets.lib.kafka_ranges import merge_partition_ranges
 
-_COUNTS = ("lines", "produced", "sent", "failed", "quarantined", "quarantine_failed")
+_COUNTS = ("produced", "sent", "failed", "quarantined", "quarantine_failed")
 
 
 def merge_by_day(summaries: Iterable[Mapping]) -> dict[str, dict]:
@@ -17,7 +17,10 @@ def merge_by_day(summaries: Iterable[Mapping]) -> dict[str, dict]:
         server = server_summary["server"]
         for day in server_summary["days"]:
             key = day["event_date"]
-            merged = days.setdefault(key, {c: 0 for c in _COUNTS} | {"servers": {}, "quarantine_reasons": {}})
+            merged = days.setdefault(key, {"lines": 0, **{c: 0 for c in _COUNTS}, "servers": {},
+                                           "quarantine_reasons": {}})
+            # Every server reads the whole file and keeps its own sessions: the lines are counted once.
+            merged["lines"] = max(merged["lines"], day.get("lines", 0))
             for c in _COUNTS:
                 merged[c] += day.get(c, 0)
             merged["servers"][server] = day["sent"]
