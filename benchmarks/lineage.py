@@ -39,12 +39,13 @@ import pyarrow.parquet as pq
 
 from _common import PeakRss, Stopwatch, emit_json, local_services, machine, mib, rate, stdout_to_file, verdict
 from lineage_defs import ASSETS, DOWNSTREAM, bench_env, bench_resources
-from tripclick_assets.defs.ingestion.assets import RAW_LOGS_KEY, tripclick_raw_logs
+from tripclick_assets.defs.ingestion.assets import tripclick_raw_logs
+from tripclick_assets.defs.keys import RAW_LOGS
 from tripclick_assets.defs.metadata import latest_partition_metadata
-from tripclick_assets.lib.bronze_records import DateAttribution, bronze_batch
-from tripclick_assets.lib.kafka_ranges import consumer_config, ranges_from_metadata, read_range
-from tripclick_assets.lib.lake_schema import BRONZE_COLUMNS, arrow_schema
-from tripclick_assets.lib.synthetic import generate_day
+from tripclick_assets.lib.lake.bronze_records import DateAttribution, bronze_batch
+from tripclick_assets.lib.kafka.ranges import consumer_config, ranges_from_metadata, read_range
+from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, arrow_schema
+from tripclick_assets.lib.source.synthetic import generate_day
 from tripclick_assets.settings import local_settings
 
 DAY_TARGET_S = 90.0
@@ -182,7 +183,7 @@ def produce_day(bench: Bench, day: date, events: int) -> tuple[dict, float]:
                  malformed_rate=s.malformed_rate, bot_sessions=s.bot_sessions)
     with Stopwatch() as t:
         bench.materialize([tripclick_raw_logs], partition_key=day.isoformat())
-    metadata = latest_partition_metadata(bench.instance, RAW_LOGS_KEY, day.isoformat())
+    metadata = latest_partition_metadata(bench.instance, RAW_LOGS, day.isoformat())
     return metadata["offset_ranges"], t.seconds
 
 
@@ -350,7 +351,7 @@ def print_part2(f: dict) -> None:
 
 def ensure_class_archive() -> dict:
     """The Spark driver's class-data archive, as ``scripts/dev.sh`` builds it (not timed; once per machine)."""
-    from tripclick_assets.services.spark_class_archive import build
+    from tripclick_assets.lib.spark.class_archive import build
 
     archive = local_settings().spark_class_archive
     if archive.is_file():

@@ -6,7 +6,7 @@ one run per process with::
     BENCH_WORKDIR=... BENCH_KAFKA=host:port BENCH_POSTGRES_URL=postgresql://... BENCH_TOPIC=... \\
         python -m dagster asset materialize -f benchmarks/lineage_defs.py --select '*' --partition 2014-12-31
 
-The resources are the local ones (``resources/environments.py``: default local Spark
+The resources are the local ones (``defs/resources.py``: default local Spark
 settings, synthetic producers with the default volume) pointed at the benchmark's own
 broker, PostgreSQL and work directory. Asset checks are not included: the benchmark times
 the assets only.

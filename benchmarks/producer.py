@@ -25,10 +25,10 @@ if __name__ == "__main__":
     from confluent_kafka import Producer
 
     from _common import Stopwatch, emit_json, local_services, machine, rate, verdict
-    from tripclick_assets.lib.events import build_event, encode_event
-    from tripclick_assets.lib.kafka_topics import ensure_topics
-    from tripclick_assets.lib.synthetic import generate_day
-    from tripclick_assets.lib.tripclick_logs import iter_blocks, iter_lines, parse_record
+    from tripclick_assets.lib.kafka.events import build_event, encode_event
+    from tripclick_assets.lib.kafka.topics import ensure_topics
+    from tripclick_assets.lib.source.synthetic import generate_day
+    from tripclick_assets.lib.source.reader import iter_blocks, iter_lines, parse_record
     from tripclick_assets.producer.blocks import DayShare, encode_block
     from tripclick_assets.producer.local_shards import default_workers
     from tripclick_assets.producer.replay import ReplayConfig, producer_config, replay_days

@@ -64,7 +64,7 @@ def services_status(args: argparse.Namespace) -> int:
 
 def spark_archive(args: argparse.Namespace) -> int:
     """Build the local Spark driver's class-data archive unless it is there (or --rebuild)."""
-    from tripclick_assets.services.spark_class_archive import build
+    from tripclick_assets.lib.spark.class_archive import build
 
     archive = local_settings().spark_class_archive
     if archive.is_file() and not args.rebuild:

@@ -1,19 +1,10 @@
-"""Everything Dagster loads: one Definitions merged from the layers under defs/."""
+"""Everything Dagster loads: the definitions found under defs/ (assets, checks, jobs, schedules, sensors, resources)."""
+
+from pathlib import Path
 
 import dagster as dg
 
-from tripclick_assets import settings
-from tripclick_assets.defs import automation, ingestion, lake, marts, quality
 
-defs = dg.Definitions.merge(
-    ingestion.defs,
-    lake.defs,
-    marts.defs,
-    quality.defs,
-    automation.defs,
-    dg.Definitions(
-        resources=settings.build_resources(),
-        # One process per run: every step shares one Spark session.
-        executor=dg.in_process_executor,
-    ),
-)
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -10,7 +10,7 @@ import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
-from tripclick_assets.lib.clinical_areas import ALIASES
+from tripclick_assets.lib.source.clinical_areas import ALIASES
 
 DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
 

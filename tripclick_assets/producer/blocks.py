@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from tripclick_assets.lib.events import EventEncoder, plain_session_digest, session_digest
-from tripclick_assets.lib.tripclick_logs import MalformedRecord, clean_line, parse_fields
+from tripclick_assets.lib.kafka.events import EventEncoder, plain_session_digest, session_digest
+from tripclick_assets.lib.source.reader import MalformedRecord, clean_line, parse_fields
 
 
 @dataclass(frozen=True)

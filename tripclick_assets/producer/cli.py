@@ -16,10 +16,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC
-from tripclick_assets.lib.kafka_security import kafka_security_from_env
-from tripclick_assets.lib.tripclick_logs import SourceNotFoundError, day_file_candidates
-from tripclick_assets.lib.kafka_topics import BrokerUnreachable
+from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka.security import kafka_security_from_env
+from tripclick_assets.lib.source.reader import SourceNotFoundError, day_file_candidates
+from tripclick_assets.lib.kafka.topics import BrokerUnreachable
 from tripclick_assets.producer.replay import ReplayConfig, replay_days
 
 
@@ -75,7 +75,7 @@ def _days(args) -> list[date]:
 
 
 def _ensure_synthetic(args, days: list[date]) -> None:
-    from tripclick_assets.lib.synthetic import generate_day
+    from tripclick_assets.lib.source.synthetic import generate_day
 
     for day in days:
         if not any(path.exists() for path in day_file_candidates(args.source, day)):

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer
 
-from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC
-from tripclick_assets.lib.kafka_topics import ensure_topics
-from tripclick_assets.lib.tripclick_logs import find_day_source, iter_blocks
+from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka.topics import ensure_topics
+from tripclick_assets.lib.source.reader import find_day_source, iter_blocks
 from tripclick_assets.producer import local_shards
 from tripclick_assets.producer.blocks import DayShare, EncodedBlock, encode_block
 

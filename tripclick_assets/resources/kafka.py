@@ -9,9 +9,9 @@ from pydantic import Field, field_validator
 
 from tripclick_assets.resources._validation import unless_env_var
 
-from tripclick_assets.lib.events import DLQ_TOPIC, TOPIC
-from tripclick_assets.lib.kafka_topics import ensure_topics
-from tripclick_assets.lib.kafka_ranges import OffsetRange, consumer_config, read_range
+from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka.topics import ensure_topics
+from tripclick_assets.lib.kafka.ranges import OffsetRange, consumer_config, read_range
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
@@ -65,7 +65,7 @@ class KafkaResource(dg.ConfigurableResource):
 
     def security_env(self) -> dict[str, str]:
         """The same settings as environment variables for a producer process (secrets stay out of argv)."""
-        from tripclick_assets.lib.kafka_security import SECURITY_ENV
+        from tripclick_assets.lib.kafka.security import SECURITY_ENV
 
         by_setting = {setting: name for name, setting in SECURITY_ENV.items()}
         return {by_setting[k]: v for k, v in self.security_config().items() if k in by_setting}

@@ -5,7 +5,7 @@ from pydantic import Field, field_validator
 
 from tripclick_assets.resources._validation import unless_env_var
 
-from tripclick_assets.lib.lake import Lake, LakeLocation
+from tripclick_assets.lib.lake.store import Lake, LakeLocation
 
 
 class LakeResource(dg.ConfigurableResource):

@@ -67,8 +67,8 @@ class LocalProducersResource(ProducersResource):
     def prepare_sources(self, days: list[date]) -> None:
         if not self.synthetic.enabled:
             return
-        from tripclick_assets.lib.synthetic import generate_day
-        from tripclick_assets.lib.tripclick_logs import day_file_candidates
+        from tripclick_assets.lib.source.synthetic import generate_day
+        from tripclick_assets.lib.source.reader import day_file_candidates
 
         logs_dir = Path(self.logs_dir)
         logs_dir.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,9 @@ class SparkResource(dg.ConfigurableResource):
 
 
 class LocalSparkResource(SparkResource):
-    """Local PySpark (local[*]); the session is shared by every step of the run."""
+    """PySpark in this process (local[*], or a standalone master); the session is shared by every step of the run."""
 
+    master: str = Field(default="local[*]", description="local[*], local[N] or spark://host:port")
     spark_config: dict[str, str] = Field(default_factory=dict, description="overrides of the local defaults")
     class_archive: str | None = Field(
         default=None,
@@ -37,9 +38,9 @@ class LocalSparkResource(SparkResource):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv
             os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local[*] never leaves loopback
-            from tripclick_assets.services.spark_class_archive import with_archive
+            from tripclick_assets.lib.spark.class_archive import with_archive
 
-            config = with_archive(local_spark_config(self.spark_config), self.class_archive)
+            config = with_archive(local_spark_config({"spark.master": self.master, **self.spark_config}), self.class_archive)
             pyspark = PySparkResource(spark_config=config)
             pyspark.setup_for_execution(None)
             pyspark.spark_context.setLogLevel("ERROR")  # the run log shows our messages, not JVM chatter

@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from tripclick_assets.lib.lake import Lake, LakeLocation, new_version
-from tripclick_assets.lib.lake_schema import BRONZE_COLUMNS, arrow_schema
+from tripclick_assets.lib.lake.store import Lake, LakeLocation, new_version
+from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, arrow_schema
 
 LAYER = "bronze"
 # Ranges longer than this are split so both cores share a big day.
@@ -109,8 +109,8 @@ def _write_tasks(lake_params: dict, staging: str, kafka_config: dict, ranges_by_
     def write(batches):
         import pyarrow as pa
 
-        from tripclick_assets.lib.bronze_records import DateAttribution, bronze_batch
-        from tripclick_assets.lib.kafka_ranges import OffsetRange, consumer_config, read_range
+        from tripclick_assets.lib.lake.bronze_records import DateAttribution, bronze_batch
+        from tripclick_assets.lib.kafka.ranges import OffsetRange, consumer_config, read_range
 
         lake = Lake(LakeLocation.from_params(lake_params))
         attribution = DateAttribution(ranges_by_date)

@@ -29,8 +29,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tripclick_assets.lib.lake_schema import SILVER_COLUMNS, spark_ddl
-from tripclick_assets.lib.marts import MART_TABLES, SILVER_COLUMNS_READ, spark_sql
+from tripclick_assets.lib.lake.schema import SILVER_COLUMNS, spark_ddl
+from tripclick_assets.lib.marts.tables import MART_TABLES, SILVER_COLUMNS_READ, spark_sql
 
 _PATH_DATE = r"event_date=(\d{4}-\d{2}-\d{2})"
 LOAD_CONNECTIONS = 3
@@ -90,7 +90,7 @@ def _rows_by_date(table, dates: list[str]) -> dict[str, int]:
 def run(spark, params: dict) -> dict:
     import psycopg
 
-    from tripclick_assets.lib.postgres_marts import ensure_schema, replace_partitions
+    from tripclick_assets.lib.marts.postgres_load import ensure_schema, replace_partitions
 
     started = time.monotonic()
     dates, paths, counts, url, schema = _parse_params(params)

@@ -2,7 +2,7 @@
 
 Parse errors stay in bronze. Every expression runs in the JVM (no Python UDF), including the
 clinical-area canonicalisation, which looks spellings up in the alias table of
-:mod:`tripclick_assets.lib.clinical_areas` by the same normalised key.
+:mod:`tripclick_assets.lib.source.clinical_areas` by the same normalised key.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import posixpath
 import time
 
-from tripclick_assets.lib.lake import Lake, LakeLocation, new_version
-from tripclick_assets.lib.lake_schema import BRONZE_COLUMNS, SILVER_COLUMNS, arrow_schema, column_names, spark_ddl
+from tripclick_assets.lib.lake.store import Lake, LakeLocation, new_version
+from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, SILVER_COLUMNS, arrow_schema, column_names, spark_ddl
 
 LAYER = "silver"
 
@@ -60,7 +60,7 @@ def silver_frame(bronze):
     """The silver rows of a bronze DataFrame (typing, normalisation, dedup)."""
     from pyspark.sql import functions as F
 
-    from tripclick_assets.lib.clinical_areas import ALIASES
+    from tripclick_assets.lib.source.clinical_areas import ALIASES
 
     alias_map = F.create_map(*[F.lit(x) for pair in sorted(ALIASES.items()) for x in pair])
     raw_areas = F.filter(F.split(F.coalesce("clinical_areas", F.lit("")), ","), lambda x: F.trim(x) != "")

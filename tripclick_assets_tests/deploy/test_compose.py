@@ -26,7 +26,7 @@ from tripclick_assets_tests.deploy.support import (
 STACKS = {"dagster", "gold", "kafka", "spark"}
 # Read by the project's settings but not production settings (local runs, local PySpark).
 LOCAL_ONLY = {
-    "TRIPCLICK_HOME", "TRIPCLICK_HOST", "TRIPCLICK_KAFKA_PORT", "TRIPCLICK_POSTGRES_PORT",
+    "TRIPCLICK_HOME", "TRIPCLICK_HOST", "TRIPCLICK_KAFKA_PORT", "TRIPCLICK_POSTGRES_PORT", "TRIPCLICK_SPARK_MASTER",
     "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_IP",
 }
 
@@ -116,7 +116,7 @@ def test_no_secret_is_written_in_a_compose_file():
 
 def project_prod_variables() -> set[str]:
     """Variable names the project reads (string literals in settings.py and the resources)."""
-    sources = [REPO / "tripclick_assets" / "settings.py", REPO / "tripclick_assets" / "lib" / "kafka_security.py",
+    sources = [REPO / "tripclick_assets" / "settings.py", REPO / "tripclick_assets" / "lib" / "kafka" / "security.py",
                *sorted((REPO / "tripclick_assets" / "resources").glob("*.py"))]
     names = set()
     for source in sources:

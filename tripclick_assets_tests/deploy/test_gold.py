@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tripclick_assets.lib.marts import MART_TABLES, ddl_statements
-from tripclick_assets.lib.postgres_marts import schema_is_current
+from tripclick_assets.lib.marts.tables import MART_TABLES, ddl_statements
+from tripclick_assets.lib.marts.postgres_load import schema_is_current
 from tripclick_assets_tests.deploy.support import DEPLOY, INITDB, REPO, run_initdb
 from tripclick_assets_tests.deploy.support import pg_url as _url
 

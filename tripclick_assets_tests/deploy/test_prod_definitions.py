@@ -17,7 +17,7 @@ PROBE = """
 import json
 import tripclick_assets.definitions as d
 from tripclick_assets import settings
-resources = d.defs.resources or {}
+resources = d.defs().resources or {}
 print(json.dumps({"env": settings.environment(),
                   "resources": {k: type(v).__name__ for k, v in sorted(resources.items())}}))
 """
@@ -56,10 +56,11 @@ def test_prod_settings_match_the_bundle():
     """The values the settings derive from the bundle's environment point at the deploy/ topology."""
     code = (
         "import json; from tripclick_assets.settings import prod_settings; s = prod_settings(); "
-        "print(json.dumps({'servers': [[p.name, p.base_url, p.tls_paths] for p in s.producer_servers], "
-        "'protocol': s.kafka_security_protocol, 'ca': s.kafka_ssl_ca_location, 'lake': s.lake_root, "
-        "'known_hosts': s.spark_known_hosts, 'remote': s.spark_remote_dir, 'submit': s.spark_submit_template, "
-        "'password_var': s.kafka_password_env_var}))"
+        "tls = ('tls_ca', 'tls_cert', 'tls_key'); "
+        "print(json.dumps({'servers': [[p['name'], p['base_url'], {f: p[f] for f in tls}] for p in s['producers']['servers']], "
+        "'protocol': s['kafka']['security_protocol'], 'ca': s['kafka']['ssl_ca_location'], 'lake': s['lake']['root'], "
+        "'known_hosts': s['spark']['known_hosts'], 'remote': s['spark']['remote_dir'], "
+        "'submit': s['spark']['command_template'], 'password_var': s['kafka']['sasl_password']}))"
     )
     s = probe_json(code, code_location_env())
     assert [name for name, _, _ in s["servers"]] == ["server0", "server1"]
@@ -80,8 +81,7 @@ def test_kafka_client_certificates_reach_the_kafka_resource():
            "KAFKA_SSL_CERTIFICATE_LOCATION": "/etc/tripclick/kafka/client.pem",
            "KAFKA_SSL_KEY_LOCATION": "/etc/tripclick/kafka/client.key", "KAFKA_SSL_KEY_PASSWORD": "s3cret"}
     code = (
-        "import json; from tripclick_assets.resources.environments import prod_resources; "
-        "from tripclick_assets.settings import alert_settings; k = prod_resources(alert_settings())['kafka']; "
+        "import json; from tripclick_assets.defs.resources import prod_resources; k = prod_resources()['kafka']; "
         "print(json.dumps({'cert': k.ssl_certificate_location, 'key': k.ssl_key_location, "
         "'password': repr(k.ssl_key_password), 'protocol': k.security_protocol}))"
     )

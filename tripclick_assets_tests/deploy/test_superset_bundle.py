@@ -9,7 +9,7 @@ import zipfile
 import pytest
 import yaml
 
-from tripclick_assets.lib.marts import LOADED_AT, MART_TABLES, MARTS_BY_NAME
+from tripclick_assets.lib.marts.tables import LOADED_AT, MART_TABLES, MARTS_BY_NAME
 from tripclick_assets_tests.deploy.support import DEPLOY
 
 SUPERSET = DEPLOY / "superset"

@@ -51,7 +51,7 @@ pytestmark = [
 
 def sample_marts(logs: Path, first: date, days: int) -> tuple[dict, list[date]]:
     """Mart rows of synthetic days, computed in plain Python (DESIGN.md section 3)."""
-    from tripclick_assets.lib.synthetic import generate_day
+    from tripclick_assets.lib.source.synthetic import generate_day
     from tripclick_assets_tests.expected_marts import valid_clicks
 
     tables, dates = defaultdict(list), []
@@ -98,7 +98,7 @@ def free_port() -> int:
 
 
 def test_dashboards_import_and_render(postgres, fresh_database, tmp_path):
-    from tripclick_assets.lib.postgres_marts import replace_all
+    from tripclick_assets.lib.marts.postgres_load import replace_all
 
     env_db = run_initdb(postgres, fresh_database)
     tables, dates = sample_marts(tmp_path / "logs", date(2016, 1, 1), 3)

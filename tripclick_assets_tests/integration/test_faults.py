@@ -16,7 +16,7 @@ import pytest
 from tripclick_assets.defs.ingestion.assets import tripclick_raw_logs
 from tripclick_assets.defs.lake.assets import bronze_events, silver_events
 from tripclick_assets.defs.marts.assets import marts
-from tripclick_assets.lib.lake import Lake, LakeLocation
+from tripclick_assets.lib.lake.store import Lake, LakeLocation
 from tripclick_assets.resources.producers import SyntheticSource
 from tripclick_assets.services import PostgresService
 from tripclick_assets_tests.conftest import free_port

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 
 from tripclick_assets.defs.ingestion.assets import tripclick_raw_logs
 from tripclick_assets.defs.lake.assets import bronze_events, silver_events
-from tripclick_assets.lib.synthetic import generate_day
+from tripclick_assets.lib.source.synthetic import generate_day
 from tripclick_assets.resources.producers import SyntheticSource
 from tripclick_assets_tests.integration.lineage_support import lineage_resources
 

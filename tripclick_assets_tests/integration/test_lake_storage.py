@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tripclick_assets.lib.lake import Lake, LakeLocation, new_version
-from tripclick_assets.lib.lake_schema import SILVER_COLUMNS, arrow_schema
+from tripclick_assets.lib.lake.store import Lake, LakeLocation, new_version
+from tripclick_assets.lib.lake.schema import SILVER_COLUMNS, arrow_schema
 from tripclick_assets_tests.conftest import free_port
 
 DAY = "2016-01-01"

@@ -15,17 +15,16 @@ import pytest
 from tripclick_assets.defs.ingestion.assets import tripclick_raw_logs
 from tripclick_assets.defs.lake.assets import bronze_events, silver_events
 from tripclick_assets.defs.marts.assets import marts
-from tripclick_assets.defs.quality.lake_checks import LAKE_CHECKS
-from tripclick_assets.defs.quality.mart_checks import MART_CHECKS
-from tripclick_assets.lib.lake import Lake, LakeLocation, new_version
-from tripclick_assets.lib.synthetic import generate_day
+from tripclick_assets_tests.defs_support import lake_checks, mart_checks
+from tripclick_assets.lib.lake.store import Lake, LakeLocation, new_version
+from tripclick_assets.lib.source.synthetic import generate_day
 from tripclick_assets.resources.producers import SyntheticSource
 from tripclick_assets_tests.expected_marts import expected_marts
 from tripclick_assets_tests.integration.lineage_support import lineage_resources
 
 pytestmark = pytest.mark.slow
 
-DEFS = [tripclick_raw_logs, bronze_events, silver_events, marts, *LAKE_CHECKS, *MART_CHECKS]
+DEFS = [tripclick_raw_logs, bronze_events, silver_events, marts, *lake_checks(), *mart_checks()]
 DAYS = ("2016-03-01", "2016-03-02")
 RANGE = ("2016-03-10", "2016-03-14")
 GENERATOR = {"volume": 2500, "duplicate_rate": 0.04, "malformed_rate": 0.01, "bot_sessions": 2}
@@ -69,7 +68,7 @@ def test_runs_succeed_and_every_check_passes(lineage, day):
     result = lineage["results"][day]
     assert result.success
     evaluations = check_evaluations(result)
-    assert len(evaluations) == len(LAKE_CHECKS) + len(MART_CHECKS)
+    assert len(evaluations) == len(lake_checks()) + len(mart_checks())
     assert all(evaluations.values()), {k: v for k, v in evaluations.items() if not v}
 
 
@@ -188,7 +187,7 @@ def test_every_check_fails_on_a_deliberately_corrupted_partition(lineage):
                             selection=dg.AssetSelection.all_asset_checks(), tags={"dagster/partition": day},
                             raise_on_error=False)
     evaluations = check_evaluations(result)
-    names = {key.name for check in [*LAKE_CHECKS, *MART_CHECKS] for key in check.check_keys}
+    names = {key.name for check in [*lake_checks(), *mart_checks()] for key in check.check_keys}
     assert set(evaluations) == names
     assert not any(evaluations.values()), {k for k, v in evaluations.items() if v}
 

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
-from tripclick_assets.lib.marts import MART_TABLES, ddl_statements, mart
-from tripclick_assets.lib.postgres_marts import ensure_schema, replace_all, replace_partitions
+from tripclick_assets.lib.marts.tables import MART_TABLES, ddl_statements, mart
+from tripclick_assets.lib.marts.postgres_load import ensure_schema, replace_all, replace_partitions
 from tripclick_assets.spark_jobs import marts as marts_job
 
 UTC = dt.timezone.utc

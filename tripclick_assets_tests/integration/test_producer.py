@@ -10,7 +10,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from tripclick_assets.lib.kafka_ranges import OffsetRange, consumer_config, read_range
+from tripclick_assets.lib.kafka.ranges import OffsetRange, consumer_config, read_range
 from tripclick_assets.producer.replay import ReplayConfig, replay_days
 from tripclick_assets_tests.conftest import free_port
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tripclick_assets.spark_jobs._session import local_spark_config
-from tripclick_assets.services.spark_class_archive import build, with_archive
+from tripclick_assets.lib.spark.class_archive import build, with_archive
 
 JAVA = shutil.which("java") or str(Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "java")
 
@@ -44,7 +44,7 @@ def test_build_then_a_session_maps_it(tmp_path):
     # -Xshare:on makes the JVM refuse to start unless it maps the archive.
     script = textwrap.dedent(f"""
         from tripclick_assets.spark_jobs._session import get_or_create_session, local_spark_config
-        from tripclick_assets.services.spark_class_archive import with_archive
+        from tripclick_assets.lib.spark.class_archive import with_archive
         config = with_archive(local_spark_config(), {str(archive)!r})
         config["spark.driver.extraJavaOptions"] += " -Xshare:on"
         spark = get_or_create_session(config)

@@ -12,12 +12,12 @@ import psycopg
 import pytest
 
 from tripclick_assets import settings
+from tripclick_assets.defs.resources import RESOURCES
 from tripclick_assets.defs.ingestion.assets import tripclick_raw_logs
 from tripclick_assets.defs.lake.assets import bronze_events, silver_events
 from tripclick_assets.defs.marts.assets import marts
-from tripclick_assets.defs.quality.lake_checks import LAKE_CHECKS
-from tripclick_assets.defs.quality.mart_checks import MART_CHECKS
-from tripclick_assets.lib.marts import MART_TABLES
+from tripclick_assets_tests.defs_support import lake_checks, mart_checks
+from tripclick_assets.lib.marts.tables import MART_TABLES
 from tripclick_assets.resources.docker_producers import DockerProducersResource
 from tripclick_assets.resources.ssh_spark import SSHSparkResource
 from tripclick_assets_tests.integration.lineage_support import lineage_resources
@@ -25,7 +25,7 @@ from tripclick_assets_tests.remote.support import PRODUCER_IMAGE, PRODUCER_TAG, 
 
 pytestmark = pytest.mark.slow
 
-DEFS = [tripclick_raw_logs, bronze_events, silver_events, marts, *LAKE_CHECKS, *MART_CHECKS]
+DEFS = [tripclick_raw_logs, bronze_events, silver_events, marts, *lake_checks(), *mart_checks()]
 DAY = "2016-03-05"
 
 
@@ -84,7 +84,7 @@ def test_prod_resources_materialize_the_day_with_the_local_runs_marts(
     for name, value in prod_environment(tmp_path, broker, postgres, dockerd, sshd).items():
         monkeypatch.setenv(name, value)
     assert settings.environment() == "prod"
-    resources = settings.build_resources()
+    resources = RESOURCES[settings.environment()]()
     assert isinstance(resources["producers"], DockerProducersResource)
     assert isinstance(resources["spark"], SSHSparkResource)
     with psycopg.connect(postgres.url) as conn:  # nothing of the local run may survive into the comparison
@@ -95,7 +95,7 @@ def test_prod_resources_materialize_the_day_with_the_local_runs_marts(
         logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert len(checks) == len(LAKE_CHECKS) + len(MART_CHECKS) and all(checks.values()), checks
+    assert len(checks) == len(lake_checks()) + len(mart_checks()) and all(checks.values()), checks
     # it really ran remotely: producer containers on both servers, spark-submit over SSH
     assert any(m.startswith("[server0 stderr] ") for m in logs) and any(m.startswith("[server1 stderr] ") for m in logs)
     assert {m.split("]")[0] for m in logs if m.startswith("[spark ")} == {"[spark bronze", "[spark silver",

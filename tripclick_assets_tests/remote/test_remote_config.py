@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from tripclick_assets import settings
+from tripclick_assets_tests.defs_support import load_defs
 from tripclick_assets.resources.docker_producers import DockerProducersResource, DockerServer
 from tripclick_assets.resources.ssh_spark import SSHSparkResource, code_bundle
 
@@ -35,13 +36,14 @@ def prod_env(monkeypatch):
 
 def test_prod_settings_read_the_topology(prod_env):
     prod = settings.prod_settings()
-    assert [s.name for s in prod.producer_servers] == ["server0", "server1"]
-    assert prod.producer_servers[0].tls_paths == {
+    servers = prod["producers"]["servers"]
+    assert [s["name"] for s in servers] == ["server0", "server1"]
+    assert {f: servers[0][f] for f in settings.TLS_FILES} == {
         "tls_ca": "/secure/docker-tls/client/ca.pem", "tls_cert": "/secure/docker-tls/client/cert.pem",
         "tls_key": "/secure/docker-tls/client/key.pem"}
-    assert prod.spark_submit_template == settings.DEFAULT_SPARK_SUBMIT
-    assert prod.spark_kill_template == settings.DEFAULT_SPARK_KILL  # the driver runs in the spark-master container
-    assert prod.lake_root == "s3a://tripclick-lake" and prod.spark_port == 22
+    assert prod["spark"]["command_template"] == settings.DEFAULT_SPARK_SUBMIT
+    assert prod["spark"]["kill_template"] == settings.DEFAULT_SPARK_KILL  # the driver runs in the spark-master container
+    assert prod["lake"]["root"] == "s3a://tripclick-lake" and prod["spark"]["port"] == 22
 
 
 @pytest.mark.parametrize("change, message", [
@@ -75,16 +77,17 @@ def test_tls_from_variables_per_server_and_plain_tcp_only_when_listed(prod_env):
     prod_env.setenv("TRIPCLICK_DOCKER_TLS_KEY_SERVER1", "-----BEGIN PRIVATE KEY-----...")
     prod_env.setenv("TRIPCLICK_PRODUCER_SERVERS", "server0=tcp://h0:2376,server1=tcp://h1:2376,lab=tcp://h2:2375")
     prod_env.setenv("TRIPCLICK_DOCKER_INSECURE", "lab")
-    servers = {s.name: s for s in settings.prod_settings().producer_servers}
-    assert servers["server0"].tls_env["tls_key"] == "TRIPCLICK_DOCKER_TLS_KEY"
-    assert servers["server1"].tls_env["tls_key"] == "TRIPCLICK_DOCKER_TLS_KEY_SERVER1"
-    assert servers["lab"].insecure and servers["lab"].tls_env["tls_ca"] == "TRIPCLICK_DOCKER_TLS_CA"
+    servers = {s["name"]: s for s in settings.producer_servers()}
+    assert servers["server0"]["tls_key"] == settings.Secret("TRIPCLICK_DOCKER_TLS_KEY")
+    assert servers["server1"]["tls_key"] == settings.Secret("TRIPCLICK_DOCKER_TLS_KEY_SERVER1")
+    assert servers["lab"]["insecure"] and isinstance(servers["lab"]["tls_ca"], settings.Secret)
+    assert servers["lab"]["tls_ca"] == "TRIPCLICK_DOCKER_TLS_CA"
 
 
 def test_prod_resources_keep_secrets_as_env_vars(prod_env):
     prod_env.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     prod_env.setenv("KAFKA_SASL_PASSWORD", "kafka-secret")
-    resources = settings.build_resources()
+    resources = load_defs().resources
     producers, spark = resources["producers"], resources["spark"]
     assert isinstance(producers, DockerProducersResource) and isinstance(spark, SSHSparkResource)
     assert isinstance(spark.private_key, dg.EnvVar) and spark.private_key == "TRIPCLICK_SPARK_SSH_KEY"
@@ -148,5 +151,5 @@ def test_the_shipped_code_is_reproducible_and_holds_the_package_and_the_jobs():
     second = code_bundle()
     assert first == second and len(first.version) == 16
     names = zipfile.ZipFile(io.BytesIO(first.files["tripclick_assets.zip"])).namelist()
-    assert "tripclick_assets/spark_jobs/_job.py" in names and "tripclick_assets/lib/lake.py" in names
+    assert "tripclick_assets/spark_jobs/_job.py" in names and "tripclick_assets/lib/lake/store.py" in names
     assert sorted(p for p in first.files if p.startswith("jobs/")) == ["jobs/bronze.py", "jobs/marts.py", "jobs/silver.py"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tripclick_assets.lib.lake import LakeLocation
+from tripclick_assets.lib.lake.store import LakeLocation
 from tripclick_assets.resources.ssh_spark import code_bundle
 from tripclick_assets_tests.remote.probes import spark_probe, spark_probe_retried, spark_run_config
 from tripclick_assets_tests.remote.servers import REPO, DroppableProxy, processes_matching, wait_for

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from tripclick_assets.defs.automation.jobs import daily_lineage_schedule, most_recent_complete_event_date
+from tripclick_assets.defs.automation.lineage import daily_lineage_schedule, most_recent_complete_event_date
 from tripclick_assets.lib.alerts import slack_failure_message
 from tripclick_assets.resources.alerts import AlertsResource
 

@@ -8,11 +8,11 @@ import pyarrow as pa
 import pytest
 from confluent_kafka import Message
 
-from tripclick_assets.lib import bronze_records
-from tripclick_assets.lib.bronze_records import DateAttribution, bronze_arrow_schema, bronze_batch, bronze_columns
-from tripclick_assets.lib.events import EventEncoder
-from tripclick_assets.lib.synthetic import generate_day
-from tripclick_assets.lib.tripclick_logs import iter_lines
+from tripclick_assets.lib.lake import bronze_records
+from tripclick_assets.lib.lake.bronze_records import DateAttribution, bronze_arrow_schema, bronze_batch, bronze_columns
+from tripclick_assets.lib.kafka.events import EventEncoder
+from tripclick_assets.lib.source.synthetic import generate_day
+from tripclick_assets.lib.source.reader import iter_lines
 
 DAY = "2016-01-01"
 INGESTED = datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=timezone.utc)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tripclick_assets.lib.clinical_areas import (
+from tripclick_assets.lib.source.clinical_areas import (
     ALIASES,
     CANONICAL_AREAS,
     SLUG_VARIANTS,

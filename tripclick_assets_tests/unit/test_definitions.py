@@ -7,11 +7,7 @@ import pytest
 
 import dagster as dg
 
-
-def load_defs():
-    from tripclick_assets.definitions import defs
-
-    return defs
+from tripclick_assets_tests.defs_support import load_defs
 
 
 def test_every_layer_and_check_is_defined():
@@ -43,7 +39,7 @@ def test_schedule_is_15_00_seoul_and_sensor_exists():
 
 def test_bad_environment_fails_at_load_naming_the_setting():
     for env, name in [({"TRIPCLICK_ENV": "staging"}, "TRIPCLICK_ENV"), ({"TRIPCLICK_KAFKA_PORT": "nine"}, "TRIPCLICK_KAFKA_PORT")]:
-        result = subprocess.run([sys.executable, "-c", "import tripclick_assets.definitions"],
+        result = subprocess.run([sys.executable, "-c", "import tripclick_assets.definitions as d; d.defs()"],
                                 env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True)
         assert result.returncode != 0
         assert name in result.stderr

@@ -7,7 +7,7 @@ from datetime import date
 import orjson
 import pytest
 
-from tripclick_assets.lib.events import (
+from tripclick_assets.lib.kafka.events import (
     EventEncoder,
     build_event,
     encode_event,
@@ -15,8 +15,8 @@ from tripclick_assets.lib.events import (
     plain_session_digest,
     session_digest,
 )
-from tripclick_assets.lib.synthetic import generate_day
-from tripclick_assets.lib.tripclick_logs import MalformedRecord, iter_lines, parse_fields, parse_record
+from tripclick_assets.lib.source.synthetic import generate_day
+from tripclick_assets.lib.source.reader import MalformedRecord, iter_lines, parse_fields, parse_record
 
 BASE = {
     "DateCreated": "/Date(1451648495927)/", "SessionId": "svdse145tl1h2o450xjkwg45", "DocumentId": 8944284,

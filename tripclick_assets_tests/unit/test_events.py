@@ -3,8 +3,8 @@
 import orjson
 import pytest
 
-from tripclick_assets.lib.events import build_event, dedup_key, format_event_ts, shard_of
-from tripclick_assets.lib.tripclick_logs import parse_record
+from tripclick_assets.lib.kafka.events import build_event, dedup_key, format_event_ts, shard_of
+from tripclick_assets.lib.source.reader import parse_record
 
 # xxh64(seed=0) of the exact UTF-8 strings, computed once and written down.
 VECTORS = [

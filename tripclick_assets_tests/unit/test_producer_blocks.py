@@ -4,9 +4,9 @@ from datetime import date
 
 import pytest
 
-from tripclick_assets.lib.events import build_event, encode_event, session_digest, shard_of
-from tripclick_assets.lib.synthetic import generate_day
-from tripclick_assets.lib.tripclick_logs import MalformedRecord, iter_blocks, iter_lines, parse_record
+from tripclick_assets.lib.kafka.events import build_event, encode_event, session_digest, shard_of
+from tripclick_assets.lib.source.synthetic import generate_day
+from tripclick_assets.lib.source.reader import MalformedRecord, iter_blocks, iter_lines, parse_record
 from tripclick_assets.producer.blocks import DayShare, encode_block
 from tripclick_assets.producer.replay import ReplayConfig
 

@@ -1,6 +1,6 @@
 """Per-server producer summaries merged into the per-day figures the asset records."""
 
-from tripclick_assets.lib.producer_summary import merge_by_day
+from tripclick_assets.lib.kafka.producer_summary import merge_by_day
 
 
 def server(name: str, sent: int, quarantined: int, partitions: dict) -> dict:

@@ -4,8 +4,8 @@ from datetime import date
 
 import pyarrow as pa
 
-from tripclick_assets.lib import quality
-from tripclick_assets.lib.lake_schema import SILVER_COLUMNS, arrow_schema
+from tripclick_assets.lib.quality import rules as quality
+from tripclick_assets.lib.lake.schema import SILVER_COLUMNS, arrow_schema
 
 
 def test_schema_ignores_list_child_names_but_catches_retyped_and_missing_columns():
@@ -54,7 +54,7 @@ def test_anomaly_windows_are_clock_aligned_and_thresholded():
 
 
 def test_markdown_previews():
-    from tripclick_assets.lib.previews import area_shares_markdown, top_documents_markdown
+    from tripclick_assets.lib.marts.previews import area_shares_markdown, top_documents_markdown
 
     md = top_documents_markdown([(1, 42, "A | B", 7, 5)])
     assert "| 1 | 42 | A \\| B | 7 | 5 |" in md

@@ -3,9 +3,9 @@
 import json
 from datetime import date
 
-from tripclick_assets.lib.events import build_event
-from tripclick_assets.lib.synthetic import generate_day
-from tripclick_assets.lib.tripclick_logs import (
+from tripclick_assets.lib.kafka.events import build_event
+from tripclick_assets.lib.source.synthetic import generate_day
+from tripclick_assets.lib.source.reader import (
     MalformedRecord,
     find_day_source,
     iter_lines,

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tripclick_assets.lib.clinical_areas import (
+from tripclick_assets.lib.source.clinical_areas import (
     CANONICAL_AREAS,
     SLUG_VARIANTS,
     is_known,
     parse_clinical_areas,
 )
-from tripclick_assets.lib.synthetic import (
+from tripclick_assets.lib.source.synthetic import (
     MALFORMED_KINDS,
     article_for,
     default_volume,

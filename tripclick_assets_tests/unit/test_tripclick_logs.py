@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from tripclick_assets.lib.tripclick_logs import (
+from tripclick_assets.lib.source.reader import (
     MAX_LINE_BYTES,
     MalformedRecord,
     SourceNotFoundError,

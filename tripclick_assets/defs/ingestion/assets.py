@@ -5,14 +5,13 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
+from tripclick_assets.defs import keys
 from tripclick_assets.defs.metadata import add_per_partition
+from tripclick_assets.defs.retries import PRODUCER_RETRY
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
-from tripclick_assets.lib.producer_summary import merge_by_day
+from tripclick_assets.lib.kafka.producer_summary import merge_by_day
 from tripclick_assets.resources.kafka import KafkaResource
 from tripclick_assets.resources.producers import ProducersResource
-
-RAW_LOGS_KEY = dg.AssetKey("tripclick_raw_logs")
-
 
 class ProducerRunConfig(dg.Config):
     mode: str = Field(default="batch", description="batch (as fast as possible) or realtime (paced by event_ts)")
@@ -20,13 +19,13 @@ class ProducerRunConfig(dg.Config):
 
 
 @dg.asset(
-    key=RAW_LOGS_KEY,
+    key=keys.RAW_LOGS,
     description="TripClick click events replayed by every web server into the Kafka topic tripclick_raw_logs.",
     group_name="ingestion",
     kinds={"kafka", "python"},
     partitions_def=event_date_partitions,
     backfill_policy=range_backfill,
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+    retry_policy=PRODUCER_RETRY,
 )
 def tripclick_raw_logs(
     context: dg.AssetExecutionContext, config: ProducerRunConfig, kafka: KafkaResource, producers: ProducersResource

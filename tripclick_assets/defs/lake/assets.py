@@ -2,21 +2,19 @@
 
 import dagster as dg
 
-from tripclick_assets.defs.ingestion.assets import RAW_LOGS_KEY
+from tripclick_assets.defs import keys
 from tripclick_assets.defs.metadata import add_per_partition, latest_partition_metadata
+from tripclick_assets.defs.retries import IO_RETRY
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
 from tripclick_assets.resources.kafka import KafkaResource
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.spark import SparkResource
 
-IO_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
-
-
 def producer_offset_ranges(context: dg.AssetExecutionContext) -> dict[str, dict]:
     """The offset ranges the producer step acknowledged for each partition of this run."""
     ranges = {}
     for day in context.partition_keys:
-        metadata = latest_partition_metadata(context.instance, RAW_LOGS_KEY, day)
+        metadata = latest_partition_metadata(context.instance, keys.RAW_LOGS, day)
         if metadata is None or "offset_ranges" not in metadata:
             raise dg.Failure(
                 f"tripclick_raw_logs has no materialization with offset ranges for {day}; materialize it first"
@@ -26,7 +24,8 @@ def producer_offset_ranges(context: dg.AssetExecutionContext) -> dict[str, dict]
 
 
 @dg.asset(
-    deps=[RAW_LOGS_KEY],
+    key=keys.BRONZE,
+    deps=[keys.RAW_LOGS],
     description="Every Kafka record of the day's offset ranges with its Kafka metadata; duplicates and parse errors kept.",
     group_name="lake",
     kinds={"spark", "parquet"},
@@ -62,7 +61,8 @@ def bronze_events(
 
 
 @dg.asset(
-    deps=[bronze_events],
+    key=keys.SILVER,
+    deps=[keys.BRONZE],
     description="Typed, normalised TripClick events: one row per dedup_key (the earliest Kafka record).",
     group_name="lake",
     kinds={"spark", "parquet"},

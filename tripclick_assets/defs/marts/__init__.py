@@ -1,5 +1,0 @@
-import dagster as dg
-
-from tripclick_assets.defs.marts.assets import marts
-
-defs = dg.Definitions(assets=[marts])

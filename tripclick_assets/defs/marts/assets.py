@@ -4,19 +4,18 @@ from datetime import timedelta
 
 import dagster as dg
 
-from tripclick_assets.defs.lake.assets import IO_RETRY
+from tripclick_assets.defs.keys import MARTS, SILVER
 from tripclick_assets.defs.metadata import add_per_partition
+from tripclick_assets.defs.retries import IO_RETRY
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
-from tripclick_assets.defs.quality.lake_data import partition_files, read_partition
-from tripclick_assets.lib.marts import MART_TABLES
-from tripclick_assets.lib.previews import area_shares_markdown, top_documents_markdown
-from tripclick_assets.lib.quality import parsed_rows
+from tripclick_assets.lib.lake.reads import partition_files, read_partition
+from tripclick_assets.lib.marts.tables import MART_TABLES
+from tripclick_assets.lib.marts.previews import area_shares_markdown, top_documents_markdown
+from tripclick_assets.lib.quality.rules import parsed_rows
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.postgres import PostgresResource
 from tripclick_assets.resources.spark import SparkResource
 
-SILVER = dg.AssetKey("silver_events")
-MART_KEYS = {table.name: dg.AssetKey(table.name) for table in MART_TABLES}
 
 # The seeds' daily load finishes by 18:00 Asia/Seoul: each mart must have been refreshed
 # within the 24 hours before every 18:00 deadline.
@@ -27,7 +26,7 @@ MART_FRESHNESS = dg.FreshnessPolicy.cron(
 
 def _spec(table) -> dg.AssetSpec:
     return dg.AssetSpec(
-        key=MART_KEYS[table.name],
+        key=MARTS[table.name],
         deps=[SILVER],
         description=table.comment,
         group_name="marts",
@@ -64,9 +63,9 @@ def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkRes
         add_per_partition(
             context,
             {day: {"dagster/row_count": n, **previews.get((table.name, day), {})} for day, n in stats["rows_by_date"].items()},
-            asset_key=MART_KEYS[table.name],
+            asset_key=MARTS[table.name],
         )
-        yield dg.MaterializeResult(asset_key=MART_KEYS[table.name], metadata={
+        yield dg.MaterializeResult(asset_key=MARTS[table.name], metadata={
             "table": table.name,
             "rows_written": stats["rows"],
             "load_seconds": result["timings"].get(f"load_{table.name}_seconds", 0.0),

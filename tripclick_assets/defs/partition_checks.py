@@ -5,7 +5,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from tripclick_assets.defs.partitions import event_date_partitions
-from tripclick_assets.lib.quality import Verdict
+from tripclick_assets.lib.quality.rules import Verdict
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.postgres import PostgresResource
 

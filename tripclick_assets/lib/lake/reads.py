@@ -1,6 +1,6 @@
 """Read one partition of the lake with pyarrow (independently of the Spark jobs it checks)."""
 
-from tripclick_assets.lib.lake import Lake
+from tripclick_assets.lib.lake.store import Lake
 
 
 class PartitionMissing(LookupError):

@@ -4,21 +4,20 @@ from datetime import date
 
 import dagster as dg
 
-from tripclick_assets.defs.ingestion.assets import RAW_LOGS_KEY
+from tripclick_assets.defs import keys
 from tripclick_assets.defs.metadata import latest_partition_metadata
-from tripclick_assets.defs.quality.lake_data import partition_schema, read_partition
-from tripclick_assets.defs.quality.reporting import lake_check
-from tripclick_assets.lib import quality
-from tripclick_assets.lib.lake_schema import BRONZE_COLUMNS, REQUIRED_SILVER, SILVER_COLUMNS
+from tripclick_assets.defs.partition_checks import lake_check
+from tripclick_assets.lib.quality import rules as quality
+from tripclick_assets.lib.lake.reads import partition_schema, read_partition
+from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, REQUIRED_SILVER, SILVER_COLUMNS
 
-BRONZE = dg.AssetKey("bronze_events")
-SILVER = dg.AssetKey("silver_events")
+BRONZE, SILVER = keys.BRONZE, keys.SILVER
 
 
 @lake_check(asset=BRONZE, name="bronze_rows_match_acknowledged",
             description="Parsed bronze rows equal the messages Kafka acknowledged to the producers for the day.")
 def bronze_rows_match_acknowledged(context, day, lake):
-    produced = latest_partition_metadata(context.instance, RAW_LOGS_KEY, day) or {}
+    produced = latest_partition_metadata(context.instance, keys.RAW_LOGS, day) or {}
     parsed = quality.parsed_rows(read_partition(lake, "bronze", day, ["parse_error"]))
     return quality.counts_equal("parsed_bronze_rows", parsed, "acknowledged", produced.get("acknowledged", -1))
 
@@ -63,9 +62,3 @@ def silver_not_more_than_bronze(context, day, lake):
 def silver_schema(context, day, lake):
     return quality.schema_matches(partition_schema(lake, "silver", day), SILVER_COLUMNS)
 
-
-LAKE_CHECKS = [
-    bronze_rows_match_acknowledged, bronze_event_date_is_partition, bronze_schema,
-    silver_dedup_key_unique, silver_required_fields_not_null, silver_event_date_is_partition,
-    silver_not_more_than_bronze, silver_schema,
-]

@@ -14,7 +14,7 @@ import msgspec
 import orjson
 import xxhash
 
-from tripclick_assets.lib.tripclick_logs import MAX_DOCUMENT_ID, MAX_LINE_BYTES, ClickRecord, parse_fields
+from tripclick_assets.lib.source.reader import MAX_DOCUMENT_ID, MAX_LINE_BYTES, ClickRecord, parse_fields
 
 TOPIC = "tripclick_raw_logs"
 DLQ_TOPIC = "tripclick_raw_logs_dlq"

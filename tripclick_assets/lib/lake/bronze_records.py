@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 import msgspec
 import orjson
 
-from tripclick_assets.lib.lake_schema import BRONZE_COLUMNS, column_names
+from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, column_names
 
 _EVENT_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -214,7 +214,7 @@ def _fast_batch(messages: Sequence, ingested_at: datetime):
 
 
 def bronze_arrow_schema():
-    from tripclick_assets.lib.lake_schema import arrow_schema
+    from tripclick_assets.lib.lake.schema import arrow_schema
 
     return arrow_schema(BRONZE_COLUMNS)
 

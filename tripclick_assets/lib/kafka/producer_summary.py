@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from tripclick_assets.lib.kafka_ranges import merge_partition_ranges
+from tripclick_assets.lib.kafka.ranges import merge_partition_ranges
 
 _COUNTS = ("produced", "sent", "failed", "quarantined", "quarantine_failed")
 

@@ -10,7 +10,7 @@ file is then renamed into place, so readers never see half an archive.
 The archive is only a cache: a JVM that finds it stale (another JDK, reinstalled jars)
 ignores it and starts as usual, and deleting it costs only the speed.
 
-    python -m tripclick_assets.services.spark_class_archive PATH      # build (replaces PATH)
+    python -m tripclick_assets.lib.spark.class_archive PATH      # build (replaces PATH)
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def build(archive: str | os.PathLike, timeout_s: float = 600) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".class-archive-") as work:
         partial = Path(work) / "classes.jsa"
-        subprocess.run([sys.executable, "-m", "tripclick_assets.services.spark_class_archive", "--workload", str(partial), work],
+        subprocess.run([sys.executable, "-m", "tripclick_assets.lib.spark.class_archive", "--workload", str(partial), work],
                        check=True, timeout=timeout_s, stdout=subprocess.DEVNULL)
         if not partial.is_file() or partial.stat().st_size == 0:
             raise RuntimeError(f"the JVM wrote no class archive at {partial}")

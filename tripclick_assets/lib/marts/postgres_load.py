@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from tripclick_assets.lib.marts import LOADED_AT, MART_TABLES, ddl_statements, mart
+from tripclick_assets.lib.marts.tables import LOADED_AT, MART_TABLES, ddl_statements, mart
 
 __all__ = ["DDL_LOCK_KEY", "ensure_schema", "replace_all", "replace_partitions", "schema_is_current"]
 

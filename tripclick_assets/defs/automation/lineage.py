@@ -1,10 +1,9 @@
-"""The daily lineage: producers -> bronze -> silver -> marts for one event_date, checks included."""
+"""The daily lineage job and its 15:00 Asia/Seoul schedule: producers -> bronze -> silver -> marts, checks included."""
 
 from datetime import timedelta, timezone
 
 import dagster as dg
 
-from tripclick_assets.resources.alerts import AlertsResource
 
 daily_lineage_job = dg.define_asset_job(
     name="tripclick_daily_lineage",
@@ -29,19 +28,3 @@ def most_recent_complete_event_date(scheduled_time) -> str:
 def daily_lineage_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     day = most_recent_complete_event_date(context.scheduled_execution_time)
     return dg.RunRequest(run_key=day, partition_key=day, tags={"tripclick/trigger": "schedule"})
-
-
-@dg.run_failure_sensor(
-    name="tripclick_run_failure_alert",
-    description="Posts a Slack-format message to the alert webhook when a run fails (logs it when none is set).",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def run_failure_alert(context: dg.RunFailureSensorContext, alerts: AlertsResource) -> None:
-    run = context.dagster_run
-    alerts.notify_failure(
-        context.log,
-        job_name=run.job_name,
-        run_id=run.run_id,
-        partition=run.tags.get("dagster/partition"),
-        error=context.failure_event.message if context.failure_event else None,
-    )

@@ -81,7 +81,7 @@ Speed: about 150,000 events/s on one core (1,000,000 events in ~6-7 s, 400 MB);
 
 Command line::
 
-    python -m tripclick_assets.lib.synthetic --logs-dir DIR --date YYYY-MM-DD [--seed N]
+    python -m tripclick_assets.lib.source.synthetic --logs-dir DIR --date YYYY-MM-DD [--seed N]
         [--volume N] [--duplicate-rate F] [--malformed-rate F] [--bot-sessions N]
         [--legacy-documents]
 
@@ -105,7 +105,7 @@ import numpy as np
 import orjson
 import xxhash
 
-from tripclick_assets.lib.clinical_areas import CANONICAL_AREAS, SLUG_VARIANTS
+from tripclick_assets.lib.source.clinical_areas import CANONICAL_AREAS, SLUG_VARIANTS
 
 __all__ = [
     "ARTICLES_FILE",
@@ -1134,7 +1134,7 @@ def _parse_date(text: str) -> date:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tripclick_assets.lib.synthetic",
+        prog="python -m tripclick_assets.lib.source.synthetic",
         description="Generate one day of synthetic TripClick logs in the real format.",
     )
     parser.add_argument("--logs-dir", required=True, type=Path)

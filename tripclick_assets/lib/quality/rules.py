@@ -1,6 +1,6 @@
 """Data-quality rules over one partition's Arrow tables (pure: no Dagster, no Spark).
 
-Each rule returns a :class:`Verdict`; the Dagster checks in ``defs/quality`` only load the
+Each rule returns a :class:`Verdict`; the Dagster checks in ``defs/lake/checks.py`` and ``defs/marts/checks.py`` only load the
 data and report. They read the lake with pyarrow, independently of the Spark jobs they verify.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tripclick_assets.lib.lake_schema import arrow_schema
+from tripclick_assets.lib.lake.schema import arrow_schema
 
 
 @dataclass(frozen=True)
