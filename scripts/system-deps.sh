@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# Debian packages the tests need beyond Python. Installs only what is missing, only as root.
-#   required: Java for Spark
-#   remote-execution tests (tripclick_assets_tests/remote): the Docker Engine, sshd, debootstrap;
-#   Superset screenshot test (tripclick_assets_tests/deploy): headless Chromium and its driver;
-#   without root they are not installed and those tests skip, saying why.
+# Debian packages beyond Python. Installs only what is missing, only as root.
+#   scripts/system-deps.sh main   what the main job needs: Java for Spark
+#   scripts/system-deps.sh test   also the Docker Engine, sshd and debootstrap (remote-execution
+#                                 tests) and headless Chromium with its driver (Superset screenshot);
+#                                 without root those are not installed and their tests skip, saying why.
 set -euo pipefail
+mode="${1:-test}"
+case "$mode" in main|test) ;; *) echo "usage: $0 main|test" >&2; exit 2 ;; esac
 required=()
-remote=()
+optional=()
 command -v java >/dev/null 2>&1 || required+=(openjdk-17-jre-headless)
-# Checked by path: a docker CLI elsewhere on PATH is not an engine.
-[ -x /usr/sbin/dockerd ] || remote+=(docker.io)
-[ -x /usr/sbin/sshd ] || remote+=(openssh-server)
-[ -x /usr/sbin/debootstrap ] || remote+=(debootstrap)
-command -v chromium >/dev/null 2>&1 || remote+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || remote+=(chromium-driver)
-missing=("${required[@]}" "${remote[@]}")
+if [ "$mode" = test ]; then
+  # Checked by path: a docker CLI elsewhere on PATH is not an engine.
+  [ -x /usr/sbin/dockerd ] || optional+=(docker.io)
+  [ -x /usr/sbin/sshd ] || optional+=(openssh-server)
+  [ -x /usr/sbin/debootstrap ] || optional+=(debootstrap)
+  command -v chromium >/dev/null 2>&1 || optional+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || optional+=(chromium-driver)
+fi
+missing=("${required[@]+"${required[@]}"}" "${optional[@]+"${optional[@]}"}")
 [ ${#missing[@]} -gt 0 ] || exit 0
 if [ "$(id -u)" != 0 ]; then
-  if [ ${#remote[@]} -gt 0 ]; then
+  if [ ${#optional[@]} -gt 0 ]; then
     echo "system-deps: not root: the remote-execution and Superset tests will skip" \
-         "(sudo apt-get install ${remote[*]})" >&2
+         "(sudo apt-get install ${optional[*]})" >&2
   fi
   if [ ${#required[@]} -gt 0 ]; then
     echo "system-deps: missing ${required[*]}; install them (sudo apt-get install ${required[*]})" >&2

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
-scripts/system-deps.sh
+scripts/system-deps.sh test
 # Superset lives in its own venv (it pins its own stack); TRIPCLICK_NO_SUPERSET=1 skips building it.
 if [ "${TRIPCLICK_NO_SUPERSET:-0}" != 1 ]; then
   if venv="$(scripts/superset-venv.sh)"; then
@@ -14,4 +14,7 @@ if [ "${TRIPCLICK_NO_SUPERSET:-0}" != 1 ]; then
     echo "test: the Superset venv could not be built; the Superset screenshot test will skip" >&2
   fi
 fi
+# The definitions load as a dg project (what `dg dev` and the UI load).
+echo "test: dg check defs"
+( export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" TRIPCLICK_HOME="$(mktemp -d)"; dg check defs )
 exec .venv/bin/python -m pytest "$@"

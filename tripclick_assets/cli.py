@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from tripclick_assets.settings import SettingsError, local_settings
+from tripclick_assets.settings import SettingsError, local_settings, sample_days
 
 
 def _services(args: argparse.Namespace):
@@ -76,7 +76,35 @@ def spark_archive(args: argparse.Namespace) -> int:
     return 0
 
 
+def missing_sample_days(days: list[str]) -> list[str]:
+    """The days of ``days`` for which some asset has no materialization in the instance."""
+    import dagster as dg
+
+    from tripclick_assets.defs import keys
+
+    asset_keys = [keys.RAW_LOGS, keys.BRONZE, keys.SILVER, *keys.MARTS.values()]
+    with dg.DagsterInstance.get() as instance:
+        done = [instance.get_materialized_partitions(key) for key in asset_keys]
+    return [day for day in days if not all(day in partitions for partitions in done)]
+
+
+def sample(args: argparse.Namespace) -> int:
+    """Materialize the sample week as one range run, unless every partition of it is there."""
+    import subprocess
+
+    days = sample_days()
+    span = f"{days[0]}...{days[-1]}"
+    if not args.force and not missing_sample_days(days):
+        print(f"sample: {span} already materialized (--force to run it again)")
+        return 0
+    print(f"sample: materializing the lineage for {span} as one run", flush=True)
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "tripclick_assets.definitions",
+               "--select", "*", "--partition-range", span]
+    return subprocess.run(command).returncode
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "sample": sample,
     "spark-archive": spark_archive,
     "services up": services_up,
     "services down": services_down,
@@ -111,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     archive.add_argument("--rebuild", action="store_true", help="replace an existing archive")
     archive.set_defaults(cmd="spark-archive")
+
+    week = commands.add_parser(
+        "sample",
+        help="materialize the sample week (needs DAGSTER_HOME and the services up)",
+        description="Materialize the whole lineage for the seven days from TRIPCLICK_SAMPLE_START "
+        "(default 2016-01-01) as one range run; does nothing when they are all materialized.",
+    )
+    week.add_argument("--force", action="store_true", help="run even when every day is materialized")
+    week.set_defaults(cmd="sample")
     return parser
 
 

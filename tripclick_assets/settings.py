@@ -144,6 +144,23 @@ def local_settings() -> LocalSettings:
     )
 
 
+SAMPLE_DAYS = 7  # a week: the UI's per-partition plots show a line, not a dot
+
+
+def sample_days() -> list[str]:
+    """The partitions ``scripts/dev.sh`` materializes: a week from ``TRIPCLICK_SAMPLE_START``."""
+    from datetime import date, timedelta
+
+    raw = _env("TRIPCLICK_SAMPLE_START", "2016-01-01")
+    try:
+        first = date.fromisoformat(raw)
+    except ValueError:
+        raise SettingsError(f"TRIPCLICK_SAMPLE_START must be a date like 2016-01-01, got {raw!r}") from None
+    if first < date(2013, 1, 1):
+        raise SettingsError(f"TRIPCLICK_SAMPLE_START must be 2013-01-01 or later (the first partition), got {raw!r}")
+    return [(first + timedelta(days=n)).isoformat() for n in range(SAMPLE_DAYS)]
+
+
 def _spark_master() -> str:
     master = _env("TRIPCLICK_SPARK_MASTER", "local[*]")
     if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|spark://[^/\s]+:\d+(,[^/\s]+:\d+)*", master):

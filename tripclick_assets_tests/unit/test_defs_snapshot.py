@@ -1,6 +1,6 @@
 """The asset graph (assets, checks, jobs, schedules, sensors, resource keys) matches snapshots/asset_graph.json.
 
-After an intended change, rewrite the snapshot with ``TRIPCLICK_UPDATE_SNAPSHOTS=1 pytest <this file>`` and review its diff.
+After an intended change, rewrite it with ``TRIPCLICK_UPDATE_SNAPSHOTS=1 pytest <this file>`` and review the diff.
 """
 
 import difflib
@@ -44,6 +44,10 @@ def _freshness(policy) -> dict | None:
             "timezone": getattr(policy, "timezone", None)}
 
 
+def _check_id(key: dg.AssetCheckKey) -> str:
+    return f"{key.asset_key.to_user_string()}:{key.name}"
+
+
 def _asset(node) -> dict:
     backfill = node.backfill_policy
     return {
@@ -68,7 +72,7 @@ def build_snapshot(defs: dg.Definitions) -> dict:
     checks = {}
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
-        checks[f"{key.asset_key.to_user_string()}:{key.name}"] = {
+        checks[_check_id(key)] = {
             "asset": key.asset_key.to_user_string(), "name": key.name, "blocking": spec.blocking,
             "partitions_def": type(spec.partitions_def).__name__ if spec.partitions_def else None,
         }
@@ -78,7 +82,7 @@ def build_snapshot(defs: dg.Definitions) -> dict:
             continue
         jobs[job.name] = {
             "assets": sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys),
-            "checks": sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in job.asset_layer.asset_graph.asset_check_keys),
+            "checks": sorted(_check_id(k) for k in job.asset_layer.asset_graph.asset_check_keys),
             "tags": dict(job.tags),
         }
     snapshot = {
@@ -92,7 +96,7 @@ def build_snapshot(defs: dg.Definitions) -> dict:
         },
         "sensors": {
             s.name: {"type": s.sensor_type.value, "default_status": s.default_status.value,
-                     # which run status a run-status sensor watches (FAILURE for @run_failure_sensor); no public accessor
+                     # the status a run-status sensor watches (FAILURE: @run_failure_sensor); no public accessor
                      "run_status": getattr(getattr(s, "_run_status", None), "value", None)}
             for s in repo.sensor_defs
         },
@@ -118,7 +122,7 @@ def test_asset_graph_matches_snapshot(monkeypatch, tmp_path):
     assert SNAPSHOT.exists(), f"{SNAPSHOT} is missing; create it with TRIPCLICK_UPDATE_SNAPSHOTS=1"
     expected = json.loads(SNAPSHOT.read_text())
     if actual != expected:
-        diff = "".join(difflib.unified_diff(render(expected).splitlines(keepends=True), render(actual).splitlines(keepends=True),
-                                            fromfile="snapshots/asset_graph.json", tofile="current definitions"))
-        pytest.fail(f"The asset graph changed:\n{diff}\nIf intended: TRIPCLICK_UPDATE_SNAPSHOTS=1 to rewrite the snapshot.",
+        diff = difflib.unified_diff(render(expected).splitlines(keepends=True), render(actual).splitlines(keepends=True),
+                                    fromfile="snapshots/asset_graph.json", tofile="current definitions")
+        pytest.fail(f"The asset graph changed:\n{''.join(diff)}\nIf intended, rewrite it: TRIPCLICK_UPDATE_SNAPSHOTS=1",
                     pytrace=False)
