@@ -1,11 +1,13 @@
-"""Import time of the code location: ``import tripclick_assets.definitions`` in fresh interpreters.
+"""Cold load of the code location: import ``tripclick_assets.definitions`` and load its definitions.
 
-Each measurement is a new ``python -c "import ..."`` process (wall time, interpreter start-up
-included), so nothing is cached in memory between runs; the OS file cache and ``__pycache__``
-stay warm, as they are when Dagster restarts a code server. Baseline in the same run:
-``import dagster`` alone, alternated with the project import so background load hits both
-alike. Also lists the modules with the largest cumulative import time (``python -X importtime``).
-Target: the project import in at most 3 s (median of the runs).
+Each measurement is a new ``python -c ...`` process (wall time, interpreter start-up included),
+so nothing is cached in memory between runs; the OS file cache and ``__pycache__`` stay warm,
+as they are when Dagster restarts a code server. The project run imports the module and calls
+``defs()`` (``@dg.definitions``: the module import alone loads nothing), which is what a code
+server does. Baseline in the same run: ``import dagster`` alone, alternated with the project
+run so background load hits both alike. Also lists the modules with the largest cumulative
+import time (``python -X importtime``). Target: the project at most 1.5x ``import dagster``
+(medians).
 
     .venv/bin/python benchmarks/import_time.py [--runs 5] [--quick]
 """
@@ -21,8 +23,9 @@ from pathlib import Path
 
 from _common import emit_json, machine, verdict
 
-TARGET_S = 3.0
+TARGET_RATIO = 1.5
 PROJECT = "tripclick_assets.definitions"
+PROJECT_CODE = "import tripclick_assets.definitions as d; d.defs()"
 BASELINE = "dagster"
 REPO = Path(__file__).resolve().parent.parent  # run where `dagster dev` runs, as it loads the module
 
@@ -38,9 +41,9 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def time_import(module: str) -> float:
+def time_code(code: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", f"import {module}"], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
     return time.perf_counter() - started
 
 
@@ -49,9 +52,9 @@ def summary(seconds: list[float]) -> dict:
             "max_s": round(max(seconds), 3), "runs_s": [round(s, 3) for s in seconds]}
 
 
-def importtime_table(module: str) -> list[dict]:
-    """Every module of ``python -X importtime -c "import module"``: self and cumulative microseconds."""
-    stderr = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=REPO,
+def importtime_table(code: str) -> list[dict]:
+    """Every module of ``python -X importtime -c code``: self and cumulative microseconds."""
+    stderr = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=REPO,
                             check=True, capture_output=True, text=True).stderr
     rows = []
     for line in stderr.splitlines():
@@ -77,24 +80,26 @@ def main() -> int:
     args = parse_args()
     project, baseline, interpreter = [], [], []
     for i in range(args.runs):
-        baseline.append(time_import(BASELINE))
-        project.append(time_import(PROJECT))
-        interpreter.append(time_import("sys"))  # interpreter start-up alone
+        baseline.append(time_code(f"import {BASELINE}"))
+        project.append(time_code(PROJECT_CODE))
+        interpreter.append(time_code("import sys"))  # interpreter start-up alone
         print(f"run {i + 1}/{args.runs}: {BASELINE} {baseline[-1]:.2f} s, {PROJECT} {project[-1]:.2f} s, "
               f"bare interpreter {interpreter[-1]:.2f} s", flush=True)
-    rows = importtime_table(PROJECT)
+    rows = importtime_table(PROJECT_CODE)
     top = sorted(rows, key=lambda r: r["cumulative_ms"], reverse=True)[: args.top]
     top_self = sorted(rows, key=lambda r: r["self_ms"], reverse=True)[: args.top]
     packages = self_time_by_package(rows)[: args.top]
 
+    ratio = statistics.median(project) / statistics.median(baseline)
     figures = {
         "benchmark": "import_time",
         "project": summary(project),
         "baseline_dagster": summary(baseline),
         "interpreter": summary(interpreter),
-        "ratio_project_to_dagster_median": round(statistics.median(project) / statistics.median(baseline), 2),
-        "target_s": TARGET_S,
-        "pass": statistics.median(project) <= TARGET_S,
+        "ratio_project_to_dagster_median": round(ratio, 2),
+        "target_ratio": TARGET_RATIO,
+        "pass": ratio <= TARGET_RATIO,
+        "pyspark_imported": any(r["module"].split(".")[0] == "pyspark" for r in rows),
         "top_cumulative": top,
         "top_self": top_self,
         "top_packages": packages,
@@ -102,12 +107,12 @@ def main() -> int:
         "machine": machine(),
     }
     print()
-    for label, key in ((f"import {PROJECT}", "project"), (f"import {BASELINE}", "baseline_dagster"),
+    for label, key in ((f"load {PROJECT}", "project"), (f"import {BASELINE}", "baseline_dagster"),
                        ("interpreter alone", "interpreter")):
         s = figures[key]
         print(f"{label:<40} min {s['min_s']:.2f} s  median {s['median_s']:.2f} s  max {s['max_s']:.2f} s")
     print(f"ratio project / dagster (medians)        {figures['ratio_project_to_dagster_median']:.2f}x")
-    print(f"target median <= {TARGET_S:.0f} s: {verdict(figures['pass'])}")
+    print(f"target ratio <= {TARGET_RATIO}x: {verdict(figures['pass'])}; pyspark imported: {figures['pyspark_imported']}")
     print(f"\ntop {args.top} modules by cumulative import time (python -X importtime, one run):")
     for row in top:
         print(f"  {row['cumulative_ms']:9.1f} ms  {row['module']}")

@@ -23,8 +23,8 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from collections import defaultdict
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -50,9 +50,9 @@ pytestmark = [
 
 
 def sample_marts(logs: Path, first: date, days: int) -> tuple[dict, list[date]]:
-    """Mart rows of synthetic days, computed in plain Python (DESIGN.md section 3)."""
+    """Mart rows of synthetic days, computed in plain Python by the tests' oracle (expected_marts; docs/contracts.md)."""
     from tripclick_assets.lib.source.synthetic import generate_day
-    from tripclick_assets_tests.expected_marts import valid_clicks
+    from tripclick_assets_tests.expected_marts import mart_rows, valid_clicks
 
     tables, dates = defaultdict(list), []
     for offset in range(days):
@@ -60,34 +60,8 @@ def sample_marts(logs: Path, first: date, days: int) -> tuple[dict, list[date]]:
         dates.append(day)
         generate_day(logs, day, seed=7, duplicate_rate=0.02, bot_sessions=1 + offset)
         clicks, valid_lines = valid_clicks(logs / f"{day.isoformat()}.json")
-        ts = lambda ms: datetime.fromtimestamp(ms / 1000, timezone.utc)  # noqa: E731
-        hours = Counter(ts(c["ms"]).hour for c in clicks)
-        peak = min(hours, key=lambda h: (-hours[h], h))
-        tables["mart_daily_traffic"].append((day, len(clicks), len({c["session"] for c in clicks}),
-                                             len({c["doc"] for c in clicks}), peak, hours[peak], valid_lines - len(clicks)))
-        sessions = defaultdict(list)
-        for c in clicks:
-            sessions[c["session"]].append(c)
-        for session, cs in sessions.items():
-            lo, hi = min(c["ms"] for c in cs), max(c["ms"] for c in cs)
-            tables["mart_session_analysis"].append((session, day, len(cs), len({c["doc"] for c in cs}),
-                                                    ts(lo), ts(hi), (hi - lo) // 1000))
-        areas = defaultdict(lambda: [0, set(), set()])
-        for c in clicks:
-            for area in c["areas"]:
-                areas[area][0] += 1
-                areas[area][1].add(c["session"])
-                areas[area][2].add(c["doc"])
-        tables["mart_clinical_areas"] += [(day, a, v[0], len(v[1]), len(v[2])) for a, v in areas.items()]
-        views, titles, viewers = Counter(c["doc"] for c in clicks), {}, defaultdict(set)
-        for c in sorted(clicks, key=lambda c: c["ms"]):
-            titles.setdefault(c["doc"], c["title"])
-            viewers[c["doc"]].add(c["session"])
-        for rank, doc in enumerate(sorted(views, key=lambda d: (-views[d], d)), start=1):
-            tables["mart_popular_documents"].append((day, doc, titles[doc], views[doc], len(viewers[doc]), rank))
-        windows = Counter((c["session"], c["ms"] // 300_000) for c in clicks)
-        tables["mart_session_anomalies"] += [
-            (day, s, ts(w * 300_000), n, "CRITICAL" if n >= 100 else "WARNING") for (s, w), n in windows.items() if n >= 50]
+        for table, rows in mart_rows(day, clicks, valid_lines).items():
+            tables[table] += rows
     return tables, dates
 
 

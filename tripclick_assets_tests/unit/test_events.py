@@ -1,4 +1,4 @@
-"""The event contract and dedup_key (DESIGN §3), against known-answer vectors."""
+"""The event contract and dedup_key (docs/contracts.md), against known-answer vectors."""
 
 import orjson
 import pytest

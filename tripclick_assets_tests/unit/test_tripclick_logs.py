@@ -1,4 +1,4 @@
-"""The reader on hand-written lines in the real dump format, every quirk of DESIGN §2."""
+"""The reader on hand-written lines in the real dump format, every quirk docs/contracts.md lists."""
 
 import json
 from datetime import date

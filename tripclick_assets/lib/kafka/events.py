@@ -1,4 +1,4 @@
-"""The event contract on Kafka (DESIGN §3): raw fields + event_ts, event_date, dedup_key, provenance.
+"""The event contract on Kafka (docs/contracts.md): raw fields + event_ts, event_date, dedup_key, provenance.
 
 Every producer, in any language or container, must compute the same ``dedup_key``:
 lowercase hex of ``xxh64(f"{session_id}|{document_id}|{event_ts}", seed=0)`` with

@@ -1,4 +1,4 @@
-"""Column contracts of the lake layers (DESIGN §3), as Spark DDL types.
+"""Column contracts of the lake layers (docs/contracts.md), as Spark DDL types.
 
 Kept as plain tuples so that importing the contract costs nothing; Spark and pyarrow
 schemas are built from them where needed. The schema-change checks compare a partition's

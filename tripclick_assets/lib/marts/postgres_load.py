@@ -121,10 +121,10 @@ def _arrow_csv_chunks(table_name: str, rows: Any, columns: Sequence[str], dates:
     """A pyarrow Table / RecordBatch as CSV for ``COPY ... (FORMAT csv)``, validated first.
 
     pyarrow's writer quotes every string and leaves nulls unquoted and empty, which is what
-    PostgreSQL's CSV format reads as '' and NULL. Formatting in C++ instead of one Python
-    ``write_row`` per row makes a 300k-row mart load several times faster. Timestamps are
-    written as UTC wall-clock time without a zone (pyarrow formats zoned ones ~20x slower);
-    the caller's transaction sets ``TimeZone`` to UTC so PostgreSQL reads them as UTC.
+    PostgreSQL's CSV format reads as '' and NULL; the formatting runs in C++, not one Python
+    ``write_row`` per row. Timestamps are written as UTC wall-clock time without a zone
+    (pyarrow formats zoned ones far more slowly); the caller's transaction sets ``TimeZone``
+    to UTC so PostgreSQL reads them as UTC.
     """
     import io
 

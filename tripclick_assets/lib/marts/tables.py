@@ -1,4 +1,4 @@
-"""The PostgreSQL marts (DESIGN §3): table specs, their DDL and the Spark SQL computing them.
+"""The PostgreSQL marts (docs/contracts.md): table specs, their DDL and the Spark SQL computing them.
 
 Pure Python: no Dagster, no pyspark. The Spark job (``spark_jobs/marts.py``) registers
 three temp views and runs :func:`spark_sql` once per table; the loader
