@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
 from tripclick_assets.lib.kafka.security import kafka_security_from_env
-from tripclick_assets.lib.source.reader import SourceNotFoundError, day_file_candidates
+from tripclick_assets.lib.source.reader import SourceNotFoundError
 from tripclick_assets.lib.kafka.topics import BrokerUnreachable
 from tripclick_assets.producer.replay import ReplayConfig, replay_days
 
@@ -74,18 +74,6 @@ def _days(args) -> list[date]:
     return [date.fromordinal(n) for n in range(args.event_date.toordinal(), end.toordinal() + 1)]
 
 
-def _ensure_synthetic(args, days: list[date]) -> None:
-    from tripclick_assets.lib.source.synthetic import generate_day
-
-    for day in days:
-        if not any(path.exists() for path in day_file_candidates(args.source, day)):
-            generate_day(
-                args.source, day, seed=args.seed, volume=args.volume,
-                duplicate_rate=args.duplicate_rate, malformed_rate=args.malformed_rate,
-                bot_sessions=args.bot_sessions,
-            )
-
-
 def run(args, log) -> tuple[int, dict | None]:
     if not args.bootstrap_servers:
         log("error: --bootstrap-servers (or KAFKA_BOOTSTRAP_SERVERS) is required")
@@ -93,8 +81,13 @@ def run(args, log) -> tuple[int, dict | None]:
     try:
         days = _days(args)
         if args.synthetic:
-            args.source.mkdir(parents=True, exist_ok=True)
-            _ensure_synthetic(args, days)
+            from tripclick_assets.lib.source.synthetic import ensure_days
+
+            ensure_days(
+                args.source, days, seed=args.seed, volume=args.volume,
+                duplicate_rate=args.duplicate_rate, malformed_rate=args.malformed_rate,
+                bot_sessions=args.bot_sessions,
+            )
         config = ReplayConfig(
             logs_dir=args.source, bootstrap_servers=args.bootstrap_servers,
             mode=args.mode, server_index=args.server_index, server_count=args.server_count,

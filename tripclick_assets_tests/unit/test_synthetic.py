@@ -23,6 +23,7 @@ from tripclick_assets.lib.source.synthetic import (
     MALFORMED_KINDS,
     article_for,
     default_volume,
+    ensure_days,
     generate_day,
     main,
     write_articles,
@@ -203,7 +204,7 @@ def test_default_volume_scale():
 
 
 # ------------------------------------------------------------------------------------------
-# Statistics (DESIGN section 2)
+# Statistics (the published figures in lib/source/synthetic/model.py)
 # ------------------------------------------------------------------------------------------
 
 
@@ -351,6 +352,25 @@ def test_write_articles_merges_with_the_existing_file(tmp_path):
     ids = {int(r[0]) for r in rows}
     assert {5, 10, 20, 25, 30} <= ids
     assert {r["DocumentId"] for r in read_valid(summary.path)} <= ids
+
+
+def test_ensure_days_generates_only_missing_days_like_one_by_one(tmp_path):
+    days = [date(2013, 2, 27) + timedelta(days=i) for i in range(5)]  # Feb 27 .. Mar 3
+    kwargs = dict(seed=2, volume=300, duplicate_rate=0.02, malformed_rate=0.01, bot_sessions=1)
+    (tmp_path / "batch").mkdir()
+    (tmp_path / "batch" / "2013-02.json").write_bytes(b"")  # a month file holds February
+    existing = generate_day(tmp_path / "batch", days[3], seed=9, volume=50)
+    summaries = ensure_days(tmp_path / "batch", days, **kwargs)
+    assert [s.event_date for s in summaries] == [days[2], days[4]]
+    assert ensure_days(tmp_path / "batch", days, **kwargs) == []  # nothing missing any more
+
+    # the same bytes as generating the missing days one by one
+    generate_day(tmp_path / "single", days[3], seed=9, volume=50)
+    for day in (days[2], days[4]):
+        generate_day(tmp_path / "single", day, **kwargs)
+    for name in ("2013-03-01.json", "2013-03-02.json", "2013-03-03.json", "allarticles.txt"):
+        assert (tmp_path / "batch" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
+    assert existing.path.read_bytes() == (tmp_path / "single" / "2013-03-02.json").read_bytes()
 
 
 # ------------------------------------------------------------------------------------------
