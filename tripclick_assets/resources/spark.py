@@ -6,14 +6,27 @@ import time
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from tripclick_assets.lib.spark.jobs import JobParams, R, check_params
 from tripclick_assets.spark_jobs._session import local_spark_config
 
 
 class SparkResource(dg.ConfigurableResource):
-    """Runs a job module of tripclick_assets.spark_jobs and returns its result dict."""
+    """Runs a job module of tripclick_assets.spark_jobs and returns its typed result.
 
-    def run_job(self, context: dg.AssetExecutionContext, job: str, params: dict) -> dict:
+    ``params`` is the job's params struct (``BronzeParams`` for ``"bronze"``, ...; see
+    :mod:`tripclick_assets.lib.spark.jobs`); the result is ``type(params).RESULT``.
+    """
+
+    def run_job(self, context: dg.AssetExecutionContext, job: str, params: JobParams[R]) -> R:
         raise NotImplementedError
+
+    @staticmethod
+    def checked_params(job: str, params: JobParams[R]) -> JobParams[R]:
+        """The params as the job decodes them; a wrong or missing field fails the step (no retry), naming it."""
+        try:
+            return check_params(job, params)
+        except (TypeError, ValueError) as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from None
 
 
 class LocalSparkResource(SparkResource):
@@ -47,7 +60,8 @@ class LocalSparkResource(SparkResource):
             self._pyspark = pyspark
         return self._pyspark.spark_session
 
-    def run_job(self, context: dg.AssetExecutionContext, job: str, params: dict) -> dict:
+    def run_job(self, context: dg.AssetExecutionContext, job: str, params: JobParams[R]) -> R:
+        params = self.checked_params(job, params)
         module = importlib.import_module(f"tripclick_assets.spark_jobs.{job}")
         started = time.monotonic()
         spark = self.session()

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 from tripclick_assets.lib.lake.store import Lake, LakeLocation, new_version
 from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, arrow_schema
+from tripclick_assets.lib.spark.jobs import BronzeDay, BronzeParams, BronzeResult
 
 LAYER = "bronze"
 # Ranges longer than this are split so both cores share a big day.
@@ -130,23 +131,23 @@ def _write_tasks(lake_params: dict, staging: str, kafka_config: dict, ranges_by_
     return write
 
 
-def run(spark, params: dict) -> dict:
-    """params: lake (LakeLocation params), kafka (client config), topic, ranges_by_date {D: {p: [first, last]}}."""
+def run(spark, params: BronzeParams) -> BronzeResult:
+    """params: lake, kafka (client config), topic, ranges_by_date {D: {p: [first, last]}}."""
     started = time.monotonic()
-    lake = Lake(LakeLocation.from_params(params["lake"]))
-    ranges_by_date = params["ranges_by_date"]
+    lake = Lake(params.lake)
+    ranges_by_date = params.ranges_by_date
     dates = sorted(ranges_by_date)
-    version = params.get("version") or new_version()
+    version = params.version or new_version()
     ingested_at = datetime.now(timezone.utc)
-    tasks = plan_tasks(params["topic"], ranges_by_date)
+    tasks = plan_tasks(params.topic, ranges_by_date)
     staging = lake.staging_dir(LAYER, version)
 
-    stats = {d: {"rows": 0, "parsed_rows": 0, "parse_errors": 0, "files": 0} for d in dates}
+    stats = {d: {"rows": 0, "parse_errors": 0, "files": 0} for d in dates}
     other_dates = 0
     if tasks:
         rows = [(i, *task) for i, task in enumerate(tasks)]
         task_df = spark.createDataFrame(rows, "index int, topic string, partition int, first bigint, last bigint")
-        write = _write_tasks(lake.location.to_params(), staging, params["kafka"], ranges_by_date, ingested_at)
+        write = _write_tasks(lake.location.to_params(), staging, params.kafka, ranges_by_date, ingested_at)
         for row in task_df.repartition(len(tasks)).mapInArrow(write, TASK_STATS_DDL).collect():
             if row["day"] not in stats:
                 other_dates += row["rows"]
@@ -157,22 +158,25 @@ def run(spark, params: dict) -> dict:
             day["files"] += row["files"]
     staged = lake.staged_partitions(staging)
     schema = arrow_schema(BRONZE_COLUMNS)
+    by_date = {}
     for day in dates:
-        stats[day]["parsed_rows"] = stats[day]["rows"] - stats[day]["parse_errors"]
-        stats[day]["path"] = lake.commit(LAYER, day, staged.get(day), version, schema=schema)
-        stats[day]["bytes"] = lake.partition_bytes(stats[day]["path"])
+        path = lake.commit(LAYER, day, staged.get(day), version, schema=schema)
+        s = stats[day]
+        by_date[day] = BronzeDay(rows=s["rows"], parsed_rows=s["rows"] - s["parse_errors"],
+                                 parse_errors=s["parse_errors"], files=s["files"], path=path,
+                                 bytes=lake.partition_bytes(path))
     lake.remove_staging(LAYER, version)
-    return {
-        "layer": LAYER,
-        "version": version,
-        "tasks": len(tasks),
-        "by_date": stats,
-        "rows_of_other_dates": other_dates,
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    return BronzeResult(
+        layer=LAYER,
+        version=version,
+        tasks=len(tasks),
+        by_date=by_date,
+        rows_of_other_dates=other_dates,
+        seconds=round(time.monotonic() - started, 3),
+    )
 
 
 if __name__ == "__main__":
     from tripclick_assets.spark_jobs._job import run_as_script
 
-    run_as_script(LAYER, run)
+    run_as_script(BronzeParams, run)

@@ -1,6 +1,6 @@
 """Spark job: silver Parquet -> the PostgreSQL marts, one replaced partition per event_date.
 
-``run(spark, params)`` with params::
+``run(spark, params: MartsParams) -> MartsResult`` (:mod:`tripclick_assets.lib.spark.jobs`); as JSON::
 
     {
       "dates": ["YYYY-MM-DD", ...],                    # the partitions to (re)build
@@ -31,22 +31,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tripclick_assets.lib.lake.schema import SILVER_COLUMNS, spark_ddl
 from tripclick_assets.lib.marts.tables import MART_TABLES, SILVER_COLUMNS_READ, spark_sql
+from tripclick_assets.lib.spark.jobs import MartsParams, MartsResult, MartTableStats
 
 _PATH_DATE = r"event_date=(\d{4}-\d{2}-\d{2})"
 LOAD_CONNECTIONS = 3
 
 
-def _parse_params(params: dict) -> tuple[list[str], list[str], dict[str, int], str, str | None]:
-    dates = sorted({dt.date.fromisoformat(str(d)).isoformat() for d in params.get("dates") or []})
+def _parse_params(params: MartsParams) -> tuple[list[str], list[str], dict[str, int], str, str | None]:
+    dates = sorted({dt.date.fromisoformat(d).isoformat() for d in params.dates})
     if not dates:
         raise ValueError("marts job: params.dates is empty")
-    paths = [str(p) for p in params.get("silver_paths") or []]
-    counts_raw = params.get("bronze_parsed_counts") or {}
-    counts = {dt.date.fromisoformat(str(k)).isoformat(): int(v) for k, v in counts_raw.items()}
-    url = params.get("postgres_url")
+    paths = list(params.silver_paths)
+    counts = {dt.date.fromisoformat(k).isoformat(): v for k, v in params.bronze_parsed_counts.items()}
+    url = params.postgres_url
     if not url:
         raise ValueError("marts job: params.postgres_url is required")
-    return dates, paths, counts, url, params.get("postgres_schema") or None
+    return dates, paths, counts, url, params.postgres_schema or None
 
 
 def _read_silver(spark, paths: list[str], dates: list[str]):
@@ -87,7 +87,7 @@ def _rows_by_date(table, dates: list[str]) -> dict[str, int]:
     return counts
 
 
-def run(spark, params: dict) -> dict:
+def run(spark, params: MartsParams) -> MartsResult:
     import psycopg
 
     from tripclick_assets.lib.marts.postgres_load import ensure_schema, replace_partitions
@@ -140,34 +140,35 @@ def run(spark, params: dict) -> dict:
     with psycopg.connect(url, connect_timeout=10, application_name="tripclick-marts") as conn:
         schema_changed = ensure_schema(conn, schema)
 
-    def load(table) -> tuple[str, dict, float]:
+    def load(table) -> tuple[str, MartTableStats, float]:
         t1 = time.monotonic()
         with psycopg.connect(url, connect_timeout=10, application_name=f"tripclick-{table.name}") as conn:
             written = replace_partitions(conn, table.name, dates, results[table.name], schema)
-        return table.name, {"rows": written, "rows_by_date": _rows_by_date(results[table.name], dates)}, time.monotonic() - t1
+        stats = MartTableStats(rows=written, rows_by_date=_rows_by_date(results[table.name], dates))
+        return table.name, stats, time.monotonic() - t1
 
     # One connection and transaction per table, loaded side by side: PostgreSQL parses and
     # indexes one table's COPY while pyarrow formats the next one's.
-    tables: dict[str, dict] = {}
+    tables: dict[str, MartTableStats] = {}
     with ThreadPoolExecutor(max_workers=LOAD_CONNECTIONS) as pool:
         for name, entry, seconds in pool.map(load, MART_TABLES):
             tables[name] = entry
             timings[f"load_{name}_seconds"] = round(seconds, 3)
     timings["load_seconds"] = round(time.monotonic() - t0, 3)
     timings["total_seconds"] = round(time.monotonic() - started, 3)
-    return {
-        "tables": tables,
-        "dates": dates,
-        "silver_rows": silver_rows,
-        "silver_paths": len(paths),
-        "missing_bronze_counts": [d for d in dates if d not in counts],
-        "schema_changed": schema_changed,
-        "postgres_schema": schema,
-        "timings": timings,
-    }
+    return MartsResult(
+        tables=tables,
+        dates=dates,
+        silver_rows=silver_rows,
+        silver_paths=len(paths),
+        missing_bronze_counts=[d for d in dates if d not in counts],
+        schema_changed=schema_changed,
+        postgres_schema=schema,
+        timings=timings,
+    )
 
 
 if __name__ == "__main__":
     from tripclick_assets.spark_jobs._job import run_as_script
 
-    run_as_script("marts", run)
+    run_as_script(MartsParams, run)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import posixpath
 import time
 
-from tripclick_assets.lib.lake.store import Lake, LakeLocation, new_version
+from tripclick_assets.lib.lake.store import Lake, new_version
 from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, SILVER_COLUMNS, arrow_schema, column_names, spark_ddl
+from tripclick_assets.lib.spark.jobs import SilverDay, SilverParams, SilverResult
 
 LAYER = "silver"
 
@@ -110,14 +111,14 @@ def earliest_per_dedup_key(rows):
     return rows.join(repeated, "dedup_key", "left_anti").unionByName(ranked)
 
 
-def run(spark, params: dict) -> dict:
-    """params: lake (LakeLocation params), dates ["YYYY-MM-DD", ...]. Reads each date's current bronze."""
+def run(spark, params: SilverParams) -> SilverResult:
+    """params: lake, dates ["YYYY-MM-DD", ...]. Reads each date's current bronze."""
     from pyspark.sql import functions as F
 
     started = time.monotonic()
-    lake = Lake(LakeLocation.from_params(params["lake"]))
-    dates = sorted(params["dates"])
-    version = params.get("version") or new_version()
+    lake = Lake(params.lake)
+    dates = sorted(params.dates)
+    version = params.version or new_version()
     files, bronze_counts = [], {}
     for day in dates:
         current = lake.current_dir("bronze", day)
@@ -145,15 +146,15 @@ def run(spark, params: dict) -> dict:
         rows = lake.row_count(staged[day]) if day in staged else 0
         total, parsed = bronze_counts[day]
         path = lake.commit(LAYER, day, staged.get(day), version, schema=schema)
-        by_date[day] = {
-            "rows": rows, "bronze_rows": total, "bronze_parsed_rows": parsed,
-            "duplicates_removed": parsed - rows, "path": path, "bytes": lake.partition_bytes(path),
-        }
+        by_date[day] = SilverDay(
+            rows=rows, bronze_rows=total, bronze_parsed_rows=parsed,
+            duplicates_removed=parsed - rows, path=path, bytes=lake.partition_bytes(path),
+        )
     lake.remove_staging(LAYER, version)
-    return {"layer": LAYER, "version": version, "by_date": by_date, "seconds": round(time.monotonic() - started, 3)}
+    return SilverResult(layer=LAYER, version=version, by_date=by_date, seconds=round(time.monotonic() - started, 3))
 
 
 if __name__ == "__main__":
     from tripclick_assets.spark_jobs._job import run_as_script
 
-    run_as_script(LAYER, run)
+    run_as_script(SilverParams, run)

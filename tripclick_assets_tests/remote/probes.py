@@ -11,6 +11,7 @@ from datetime import date
 import dagster as dg
 
 from tripclick_assets.defs.partitions import event_date_partitions
+from tripclick_assets.lib.spark.jobs import decode_params, params_type, result_message
 from tripclick_assets.resources.docker_producers import DockerProducersResource
 from tripclick_assets.resources.kafka import KafkaResource
 from tripclick_assets.resources.producers import ProducersResource
@@ -39,8 +40,9 @@ class SparkProbeConfig(dg.Config):
 
 
 def _run_spark_probe(context, config: SparkProbeConfig, spark: SparkResource) -> dg.MaterializeResult:
-    result = spark.run_job(context, config.job, json.loads(config.params_json))
-    return dg.MaterializeResult(metadata={"result": dg.MetadataValue.json(result)})
+    params = decode_params(params_type(config.job), config.params_json)
+    result = spark.run_job(context, config.job, params)
+    return dg.MaterializeResult(metadata={"result": dg.MetadataValue.json(result_message(result))})
 
 
 @dg.asset(name="spark_probe")

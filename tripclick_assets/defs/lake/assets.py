@@ -6,6 +6,7 @@ from tripclick_assets.defs import keys
 from tripclick_assets.defs.metadata import add_per_partition, latest_partition_metadata
 from tripclick_assets.defs.retries import IO_RETRY
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
+from tripclick_assets.lib.spark.jobs import BronzeParams, SilverParams
 from tripclick_assets.resources.kafka import KafkaResource
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.spark import SparkResource
@@ -37,26 +38,26 @@ def bronze_events(
     context: dg.AssetExecutionContext, kafka: KafkaResource, lake: LakeResource, spark: SparkResource
 ) -> dg.MaterializeResult:
     """Lands the producer's exact Kafka offset ranges for the day as bronze Parquet."""
-    result = spark.run_job(context, "bronze", {
-        "lake": lake.location().to_params(),
-        "kafka": kafka.client_config(),
-        "topic": kafka.topic,
-        "ranges_by_date": producer_offset_ranges(context),
-    })
+    result = spark.run_job(context, "bronze", BronzeParams(
+        lake=lake.location(),
+        kafka=kafka.client_config(),
+        topic=kafka.topic,
+        ranges_by_date=producer_offset_ranges(context),
+    ))
     add_per_partition(context, {
         day: {
-            "dagster/row_count": s["rows"],
-            "parsed_rows": s["parsed_rows"],
-            "parse_errors": s["parse_errors"],
-            "bytes": s["bytes"],
-            "path": dg.MetadataValue.path(s["path"]),
+            "dagster/row_count": s.rows,
+            "parsed_rows": s.parsed_rows,
+            "parse_errors": s.parse_errors,
+            "bytes": s.bytes,
+            "path": dg.MetadataValue.path(s.path),
         }
-        for day, s in result["by_date"].items()
+        for day, s in result.by_date.items()
     })
     return dg.MaterializeResult(metadata={
-        "spark_seconds": result["seconds"],
-        "spark_tasks": result["tasks"],
-        "rows_of_other_dates": result["rows_of_other_dates"],
+        "spark_seconds": result.seconds,
+        "spark_tasks": result.tasks,
+        "rows_of_other_dates": result.rows_of_other_dates,
     })
 
 
@@ -72,18 +73,18 @@ def bronze_events(
 )
 def silver_events(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource) -> dg.MaterializeResult:
     """Types, normalises and de-duplicates the day's bronze records into silver Parquet."""
-    result = spark.run_job(context, "silver", {
-        "lake": lake.location().to_params(),
-        "dates": list(context.partition_keys),
-    })
+    result = spark.run_job(context, "silver", SilverParams(
+        lake=lake.location(),
+        dates=list(context.partition_keys),
+    ))
     add_per_partition(context, {
         day: {
-            "dagster/row_count": s["rows"],
-            "bronze_parsed_rows": s["bronze_parsed_rows"],
-            "duplicates_removed": s["duplicates_removed"],
-            "bytes": s["bytes"],
-            "path": dg.MetadataValue.path(s["path"]),
+            "dagster/row_count": s.rows,
+            "bronze_parsed_rows": s.bronze_parsed_rows,
+            "duplicates_removed": s.duplicates_removed,
+            "bytes": s.bytes,
+            "path": dg.MetadataValue.path(s.path),
         }
-        for day, s in result["by_date"].items()
+        for day, s in result.by_date.items()
     })
-    return dg.MaterializeResult(metadata={"spark_seconds": result["seconds"]})
+    return dg.MaterializeResult(metadata={"spark_seconds": result.seconds})

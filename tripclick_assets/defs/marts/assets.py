@@ -12,6 +12,7 @@ from tripclick_assets.lib.lake.reads import partition_files, read_partition
 from tripclick_assets.lib.marts.tables import MART_TABLES
 from tripclick_assets.lib.marts.previews import area_shares_markdown, top_documents_markdown
 from tripclick_assets.lib.quality.rules import parsed_rows
+from tripclick_assets.lib.spark.jobs import MartsParams
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.postgres import PostgresResource
 from tripclick_assets.resources.spark import SparkResource
@@ -51,24 +52,24 @@ def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkRes
     for day in days:
         silver_paths += [store.spark_uri(f) for f in partition_files(store, "silver", day)]
         parsed_counts[day] = parsed_rows(read_partition(store, "bronze", day, ["parse_error"]))
-    result = spark.run_job(context, "marts", {
-        "dates": days,
-        "silver_paths": silver_paths,
-        "bronze_parsed_counts": parsed_counts,
-        "postgres_url": postgres.url,
-    })
+    result = spark.run_job(context, "marts", MartsParams(
+        dates=days,
+        silver_paths=silver_paths,
+        bronze_parsed_counts=parsed_counts,
+        postgres_url=postgres.url,
+    ))
     previews = mart_previews(postgres, days)
     for table in MART_TABLES:
-        stats = result["tables"][table.name]
+        stats = result.tables[table.name]
         add_per_partition(
             context,
-            {day: {"dagster/row_count": n, **previews.get((table.name, day), {})} for day, n in stats["rows_by_date"].items()},
+            {day: {"dagster/row_count": n, **previews.get((table.name, day), {})} for day, n in stats.rows_by_date.items()},
             asset_key=MARTS[table.name],
         )
         yield dg.MaterializeResult(asset_key=MARTS[table.name], metadata={
             "table": table.name,
-            "rows_written": stats["rows"],
-            "load_seconds": result["timings"].get(f"load_{table.name}_seconds", 0.0),
+            "rows_written": stats.rows,
+            "load_seconds": result.timings.get(f"load_{table.name}_seconds", 0.0),
         })
 
 
