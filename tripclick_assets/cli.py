@@ -21,38 +21,40 @@ def _services(args: argparse.Namespace):
     return services_from_settings(local_settings())
 
 
-def services_up(args: argparse.Namespace) -> int:
+def _each_service(args: argparse.Namespace, act: Callable) -> int:
+    """``act(service)`` for every service, printing the line it returns; one failing does not stop the others."""
     from tripclick_assets.services import ServiceError
 
     failed = False
     for service in _services(args):
-        began = time.monotonic()
         try:
-            service.start(timeout=args.timeout)
+            line = act(service)
         except ServiceError as exc:
             print(f"error: {service.name}: {exc}", file=sys.stderr)
             failed = True
             continue
+        print(line)
+    return 1 if failed else 0
+
+
+def services_up(args: argparse.Namespace) -> int:
+    def up(service) -> str:
+        began = time.monotonic()
+        service.start(timeout=args.timeout)
         status = service.status()
         where = status.get("bootstrap_servers") or status.get("url")
         how = "external" if status.get("external") else f"pid {status['pid']}"
-        print(f"{service.name}: up at {where} ({how}, {time.monotonic() - began:.1f}s)")
-    return 1 if failed else 0
+        return f"{service.name}: up at {where} ({how}, {time.monotonic() - began:.1f}s)"
+
+    return _each_service(args, up)
 
 
 def services_down(args: argparse.Namespace) -> int:
-    from tripclick_assets.services import ServiceError
+    def down(service) -> str:
+        service.stop(timeout=args.timeout)
+        return f"{service.name}: down"
 
-    failed = False
-    for service in _services(args):
-        try:
-            service.stop(timeout=args.timeout)
-        except ServiceError as exc:
-            print(f"error: {service.name}: {exc}", file=sys.stderr)
-            failed = True
-            continue
-        print(f"{service.name}: down")
-    return 1 if failed else 0
+    return _each_service(args, down)
 
 
 def services_status(args: argparse.Namespace) -> int:

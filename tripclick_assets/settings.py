@@ -242,6 +242,27 @@ def postgres() -> dict:
     return {"url": _secret("TRIPCLICK_POSTGRES_URL", required="postgresql://user:password@host:port/database")}
 
 
+# --- rules the resources apply too (they import them from here: this module imports nothing) ----
+
+
+def names_repeat(names) -> bool:
+    """A name listed twice: every producer server is named once (settings and ``producers.servers``)."""
+    return len(set(names)) != len(names)
+
+
+# A Docker Engine address: a local socket, or TCP (docker-py takes http:// and https:// as TCP too).
+DOCKER_URL_SCHEMES = ("unix://", "tcp://", "https://", "http://")
+
+
+def docker_url_ok(url: str) -> bool:
+    return url.startswith(DOCKER_URL_SCHEMES)
+
+
+def docker_tls_missing(url: str, *, tls: bool, insecure: bool) -> bool:
+    """True for plain TCP not explicitly allowed: a Docker Engine over TCP needs TLS unless marked insecure."""
+    return not url.startswith("unix://") and not tls and not insecure
+
+
 def producer_servers() -> list[dict]:
     """``TRIPCLICK_PRODUCER_SERVERS=server0=tcp://host:2376,...``, each with its Docker TLS material."""
     name = "TRIPCLICK_PRODUCER_SERVERS"
@@ -249,17 +270,17 @@ def producer_servers() -> list[dict]:
     if not pairs:
         raise SettingsError(f"{name} is required when TRIPCLICK_ENV=prod (server0=tcp://host:2376,...)")
     names = [n for n, _ in pairs]
-    if len(set(names)) != len(names):
+    if names_repeat(names):
         raise SettingsError(f"{name} names each server once, got {names}")
     insecure = set(_list("TRIPCLICK_DOCKER_INSECURE"))
     if insecure - set(names):
         raise SettingsError(f"TRIPCLICK_DOCKER_INSECURE names unknown servers {sorted(insecure - set(names))}")
     servers = []
     for server, url in pairs:
-        if not url.startswith(("tcp://", "unix://")):
+        if not docker_url_ok(url):
             raise SettingsError(f"{name}: {server} must be tcp://host:port or unix:///path, got {url!r}")
         tls = _docker_tls(server)
-        if url.startswith("tcp://") and not tls and server not in insecure:
+        if docker_tls_missing(url, tls=bool(tls), insecure=server in insecure):
             raise SettingsError(
                 f"{server} ({url}) needs TLS: set TRIPCLICK_DOCKER_TLS_DIR (ca.pem, cert.pem, key.pem) or "
                 "TRIPCLICK_DOCKER_TLS_CA/_CERT/_KEY, or list it in TRIPCLICK_DOCKER_INSECURE to allow plain TCP"

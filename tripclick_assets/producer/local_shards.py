@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable
 
 # Starting a process costs more than replaying a small file in this one.
@@ -97,26 +96,3 @@ def _exit_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def merge_day_summaries(parts: list[dict]) -> dict:
-    """One day's summary from its processes' summaries (every process read every line of the file)."""
-    first = parts[0]
-    merged = dict(first)
-    for key in ("produced", "sent", "failed", "quarantined", "quarantine_delivered", "quarantine_failed",
-                "skipped_other_dates"):
-        merged[key] = sum(part[key] for part in parts)
-    reasons, errors = Counter(), Counter()
-    partitions: dict[str, dict] = {}
-    for part in parts:
-        reasons.update(part["quarantine_reasons"])
-        errors.update(part["errors"])
-        for p, r in part["partitions"].items():
-            seen = partitions.get(p)
-            partitions[p] = dict(r) if seen is None else {
-                "first": min(seen["first"], r["first"]), "last": max(seen["last"], r["last"]),
-                "count": seen["count"] + r["count"]}
-    merged["quarantine_reasons"] = dict(reasons)
-    merged["errors"] = dict(errors.most_common(5))
-    merged["partitions"] = {p: partitions[p] for p in sorted(partitions, key=int)}
-    return merged

@@ -18,6 +18,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException, Producer
 
 from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka.producer_summary import merge_day_parts
 from tripclick_assets.lib.kafka.topics import ensure_topics
 from tripclick_assets.lib.source.reader import find_day_source, iter_blocks
 from tripclick_assets.producer import local_shards
@@ -96,7 +97,9 @@ class _Deliveries:
         self.dlq_sent = 0
         self.dlq_failed = 0
         self.errors: Counter[str] = Counter()
-        self.partitions: dict[int, list[int]] = {}  # partition -> [first, last, count]
+        # partition -> [first, last, count], grown one offset at a time (the per-message path stays inline);
+        # summaries of several processes and servers merge with lib.kafka.ranges.merge_offset_ranges.
+        self.partitions: dict[int, list[int]] = {}
 
     @property
     def sent(self) -> int:
@@ -383,8 +386,7 @@ def replay_days(
         shares, replayed_here = local_shards.replay_in_processes(replay_share, config, days, processes, progress,
                                                                  progress_every_s)
     seconds = time.monotonic() - started
-    day_summaries = [local_shards.merge_day_summaries([share["days"][i] for share in shares])
-                     for i in range(len(days))]
+    day_summaries = [merge_day_parts([share["days"][i] for share in shares]) for i in range(len(days))]
     summary = {
         "server": config.server,
         "mode": config.mode,

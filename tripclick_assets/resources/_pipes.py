@@ -1,5 +1,12 @@
-"""Dagster Pipes over plain text streams (container logs, SSH channels)."""
+"""Dagster Pipes over plain text streams (container logs, SSH channels).
 
+A remote process's stdout/stderr arrive as bytes; :class:`LineSplitter` cuts each stream
+into whole lines and :class:`RemoteOutput` routes them: Pipes messages to the session
+(through :class:`PipesLineReader`), every other line into a tail of the last lines (for
+the failure message) and the run log.
+"""
+
+import collections
 import json
 from contextlib import contextmanager
 
@@ -37,3 +44,56 @@ class PipesLineReader(dg.PipesMessageReader):
 
     def no_messages_debug_text(self) -> str:
         return "Pipes messages are read from the process's stdout/stderr lines."
+
+
+class LineSplitter:
+    """One byte stream cut into whole text lines (UTF-8, invalid bytes replaced, CRLF as LF)."""
+
+    def __init__(self):
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        """The lines ``data`` completes; a last partial line waits for the rest."""
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        return [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
+
+    def end(self) -> list[str]:
+        """Once the stream ended: its last line if it had no newline."""
+        rest, self._pending = self._pending, b""
+        return [rest.decode("utf-8", "replace")] if rest else []
+
+
+class RemoteOutput:
+    """The output lines of one remote process: Pipes messages to its session, the rest to ``tail`` and the run log.
+
+    By default a line is kept as ``"<stream>: <line>"`` and logged at DEBUG as
+    ``[<label> <stream>] <line>``; subclasses change that in :meth:`keep` and :meth:`log_line`.
+    """
+
+    def __init__(self, reader: PipesLineReader, log, label: str, tail_lines: int, streams=("stdout", "stderr")):
+        self.reader, self.log, self.label = reader, log, label
+        self.tail = collections.deque(maxlen=tail_lines)
+        self._splitters = {stream: LineSplitter() for stream in streams}
+
+    def feed(self, stream: str, data: bytes) -> None:
+        """Bytes read from ``stream``: each line they complete is handled now."""
+        for line in self._splitters[stream].feed(data):
+            self.handle(stream, line)
+
+    def end(self) -> None:
+        """The streams ended: handle what was left without a newline."""
+        for stream, splitter in self._splitters.items():
+            for line in splitter.end():
+                self.handle(stream, line)
+
+    def handle(self, stream: str, line: str) -> None:
+        if self.reader.handle_line(line):
+            return
+        self.keep(stream, line)
+        self.log_line(stream, line)
+
+    def keep(self, stream: str, line: str) -> None:
+        self.tail.append(f"{stream}: {line}")
+
+    def log_line(self, stream: str, line: str) -> None:
+        self.log.debug(f"[{self.label} {stream}] {line}")

@@ -5,7 +5,6 @@ Every server's container starts at once; their stdout/stderr are streamed into t
 at DEBUG); each container is removed when it ends, fails, or the run is terminated.
 """
 
-import collections
 import contextlib
 import json
 import os
@@ -20,8 +19,9 @@ import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
 from tripclick_assets.resources.kafka import KafkaResource
-from tripclick_assets.resources._pipes import PipesLineReader
-from tripclick_assets.resources.producers import ProducersResource, SyntheticSource, producer_args
+from tripclick_assets.resources._pipes import LineSplitter, PipesLineReader, RemoteOutput
+from tripclick_assets.resources.producers import ProducersResource, SyntheticSource, check_server_names, producer_args
+from tripclick_assets.settings import docker_tls_missing, docker_url_ok
 
 PEM_MARKER = "-----BEGIN"
 
@@ -48,11 +48,9 @@ class DockerServer(dg.Config):
         tls = [self.tls_ca, self.tls_cert, self.tls_key]
         if any(tls) and not all(tls):
             raise ValueError(f"docker server {self.name}: set all of tls_ca, tls_cert and tls_key, or none")
-        if self.base_url.startswith("unix://"):
-            return self
-        if not self.base_url.startswith(("tcp://", "https://", "http://")):
+        if not docker_url_ok(self.base_url):
             raise ValueError(f"docker server {self.name}: base_url must be tcp://host:port or unix://path")
-        if not all(tls) and not self.insecure:
+        if docker_tls_missing(self.base_url, tls=all(tls), insecure=self.insecure):
             raise ValueError(
                 f"docker server {self.name}: {self.base_url} needs tls_ca, tls_cert and tls_key "
                 "(or insecure=true to allow plain TCP)"
@@ -94,21 +92,18 @@ def docker_client(server: DockerServer, stack: contextlib.ExitStack, log, timeou
     return client
 
 
-class _Container:
+class _Container(RemoteOutput):
     """One server's running producer: its container, Pipes session and the tail of its output."""
 
-    def __init__(self, server: DockerServer, container, reader: PipesLineReader, session, tail: int):
-        self.server, self.container, self.reader, self.session = server, container, reader, session
-        self.tail = collections.deque(maxlen=tail)
+    def __init__(self, server: DockerServer, container, reader: PipesLineReader, session, tail: int, log):
+        super().__init__(reader, log, server.name, tail)
+        self.server, self.container, self.session = server, container, session
         self.last_stdout = None
 
-    def handle(self, stream: str, line: str, log) -> None:
-        if self.reader.handle_line(line):
-            return
-        self.tail.append(f"{stream}: {line}")
+    def keep(self, stream: str, line: str) -> None:
+        super().keep(stream, line)
         if stream == "stdout" and line.strip():
             self.last_stdout = line
-        log.debug(f"[{self.server.name} {stream}] {line}")
 
     def summary(self) -> dict | None:
         messages = self.session.get_custom_messages()
@@ -122,15 +117,13 @@ class _Container:
 
 def _pump(container, index: int, stream: str, lines: queue.Queue) -> None:
     """Reads one stream of a container's log into ``lines`` as whole lines; None marks its end."""
-    pending = b""
+    splitter = LineSplitter()
     try:
         for chunk in container.logs(stdout=stream == "stdout", stderr=stream == "stderr", stream=True, follow=True):
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                lines.put((index, stream, line.decode("utf-8", "replace").rstrip("\r")))
-        if pending:
-            lines.put((index, stream, pending.decode("utf-8", "replace")))
+            for line in splitter.feed(chunk):
+                lines.put((index, stream, line))
+        for line in splitter.end():
+            lines.put((index, stream, line))
     except Exception as exc:  # noqa: BLE001 - the end of the stream is reported, the exit code decides
         lines.put((index, stream, f"[log stream ended: {exc}]"))
     finally:
@@ -158,9 +151,7 @@ class DockerProducersResource(ProducersResource):
     @field_validator("servers")
     @classmethod
     def _servers_unique(cls, value: list[DockerServer]) -> list[DockerServer]:
-        names = [s.name for s in value]
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"producers.servers must be a non-empty list with unique names, got {names!r}")
+        check_server_names([s.name for s in value])
         return value
 
     def producer_args(self, days: list[date], index: int, kafka: KafkaResource, mode: str, speedup: float) -> list[str]:
@@ -196,8 +187,8 @@ class DockerProducersResource(ProducersResource):
                     args = self.producer_args(days, index, kafka, mode, speedup)
                     name = f"tripclick-producer-{server.name}-{run_tag}"
                     container = self._start(client, server, image, name, args, env, context)
-                    running.append(_Container(server, container, reader, session, self.log_tail_lines))
-                self._stream(running, context.log)
+                    running.append(_Container(server, container, reader, session, self.log_tail_lines, context.log))
+                self._stream(running)
                 return self._finish(running)
             finally:  # success, failure or termination (an interrupt raised in _stream)
                 self._remove_all(running, context.log)
@@ -226,7 +217,7 @@ class DockerProducersResource(ProducersResource):
         context.log.info(f"producer container {name} started on {server.name} ({image})")
         return container
 
-    def _stream(self, running: list[_Container], log) -> None:
+    def _stream(self, running: list[_Container]) -> None:
         """Forwards every container's output until all have ended (the Dagster calls stay on this thread)."""
         lines: queue.Queue = queue.Queue()
         open_streams = 0
@@ -242,7 +233,7 @@ class DockerProducersResource(ProducersResource):
             if line is None:
                 open_streams -= 1
             else:
-                running[index].handle(stream, line, log)
+                running[index].handle(stream, line)
 
     def _finish(self, running: list[_Container]) -> list[dict]:
         """Every server's summary; one failure naming each server that failed, with its output's tail."""

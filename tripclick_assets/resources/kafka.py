@@ -1,8 +1,6 @@
-"""Kafka: topic management and exact offset-range reads."""
+"""Kafka: the cluster's client and security settings, and topic management (the bronze job reads the ranges)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import dagster as dg
 from pydantic import Field, field_validator
@@ -11,7 +9,6 @@ from tripclick_assets.resources._validation import unless_env_var
 
 from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
 from tripclick_assets.lib.kafka.topics import ensure_topics
-from tripclick_assets.lib.kafka.ranges import OffsetRange, consumer_config, read_range
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
@@ -78,8 +75,3 @@ class KafkaResource(dg.ConfigurableResource):
             self.client_config(), (self.topic, self.dlq_topic), partitions=self.partitions,
             replication_factor=self.replication_factor, timeout=timeout,
         )
-
-    def read(self, offset_range: OffsetRange) -> Iterator[list]:
-        """Batches of messages covering exactly ``offset_range``."""
-        config = consumer_config(self.bootstrap_servers, self.security_config())
-        yield from read_range(config, offset_range)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 from pydantic import Field, field_validator
 
 from tripclick_assets.resources.kafka import KafkaResource
+from tripclick_assets.settings import names_repeat
 
 
 class SyntheticSource(dg.Config):
@@ -38,6 +38,12 @@ def producer_args(
     ]
 
 
+def check_server_names(names: list[str]) -> None:
+    """``producers.servers``: at least one server, each named once."""
+    if not names or names_repeat(names):
+        raise ValueError(f"producers.servers must be a non-empty list of unique names, got {names!r}")
+
+
 class ProducersResource(dg.ConfigurableResource):
     """Where the web-server producers run; subclasses decide how (subprocess, Docker)."""
 
@@ -46,8 +52,7 @@ class ProducersResource(dg.ConfigurableResource):
     @field_validator("servers")
     @classmethod
     def _servers_unique(cls, value: list[str]) -> list[str]:
-        if not value or len(set(value)) != len(value):
-            raise ValueError(f"producers.servers must be a non-empty list of unique names, got {value!r}")
+        check_server_names(value)
         return value
 
     def replay(
@@ -67,18 +72,13 @@ class LocalProducersResource(ProducersResource):
     def prepare_sources(self, days: list[date]) -> None:
         if not self.synthetic.enabled:
             return
-        from tripclick_assets.lib.source.synthetic import generate_day
-        from tripclick_assets.lib.source.reader import day_file_candidates
+        from tripclick_assets.lib.source.synthetic import ensure_days
 
-        logs_dir = Path(self.logs_dir)
-        logs_dir.mkdir(parents=True, exist_ok=True)
         s = self.synthetic
-        for day in days:
-            if not any(p.exists() for p in day_file_candidates(logs_dir, day)):
-                generate_day(
-                    logs_dir, day, seed=s.seed, volume=s.volume, duplicate_rate=s.duplicate_rate,
-                    malformed_rate=s.malformed_rate, bot_sessions=s.bot_sessions,
-                )
+        ensure_days(
+            self.logs_dir, days, seed=s.seed, volume=s.volume, duplicate_rate=s.duplicate_rate,
+            malformed_rate=s.malformed_rate, bot_sessions=s.bot_sessions,
+        )
 
     def replay(
         self, context: dg.AssetExecutionContext, days: list[date], *, kafka: KafkaResource,

@@ -27,7 +27,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, field_validator
 
-from tripclick_assets.resources._pipes import PipesLineReader
+from tripclick_assets.lib.spark.jobs import JobParams, R, encode_params, result_from_message
+from tripclick_assets.resources._pipes import PipesLineReader, RemoteOutput
 from tripclick_assets.resources.spark import SparkResource
 
 DEFAULT_COMMAND = "spark-submit --py-files {code_zip} {job_script} --params-file {params_file}"
@@ -239,19 +240,20 @@ class SSHSparkResource(SparkResource):
             return path
         return posixpath.join(self.submit_dir, posixpath.relpath(path, self.remote_dir))
 
-    def _write_params(self, client, job: str, params: dict) -> str:
+    def _write_params(self, client, job: str, params: JobParams) -> str:
         path = posixpath.join(self.remote_dir, "runs", f"{job}-{uuid.uuid4().hex}.json")
         with client.open_sftp() as sftp:
             with sftp.open(path, "w") as handle:
                 handle.chmod(0o600)  # the params carry connection URLs with credentials
-                handle.write(json.dumps(params, default=str))
+                handle.write(encode_params(params))
         return path
 
-    def run_job(self, context: dg.AssetExecutionContext, job: str, params: dict) -> dict:
-        """Submits ``spark_jobs/<job>.py`` on the Spark host and returns the job's result dict."""
+    def run_job(self, context: dg.AssetExecutionContext, job: str, params: JobParams[R]) -> R:
+        """Submits ``spark_jobs/<job>.py`` on the Spark host and returns the job's typed result."""
         bundle = code_bundle()
         if f"jobs/{job}.py" not in bundle.files:
             raise dg.Failure(f"unknown spark job {job!r}", allow_retries=False)
+        params = self.checked_params(job, params)
         started = time.monotonic()
         client = self.connect(context.log)
         params_file = None
@@ -273,9 +275,14 @@ class SSHSparkResource(SparkResource):
                     f"{run.tail_text()}",
                     metadata={"exit_status": status, "log_tail": dg.MetadataValue.text(run.tail_text())},
                 )
-            result = messages[-1] if messages else run.last_json()
-            if result is None:
+            message = messages[-1] if messages else run.last_json()
+            if message is None:
                 raise dg.Failure(f"spark job {job} finished without reporting a result:\n{run.tail_text()}")
+            try:
+                result = result_from_message(type(params), message)
+            except ValueError as exc:
+                raise dg.Failure(f"spark job {job} on {self.host} reported a malformed result: {exc}",
+                                 allow_retries=False) from None
             context.log.info(f"spark job {job} finished on {self.host} in {time.monotonic() - started:.1f}s")
             return result
         finally:
@@ -315,15 +322,15 @@ class SSHSparkResource(SparkResource):
                 fresh.close()
 
 
-class _RemoteRun:
+class _RemoteRun(RemoteOutput):
     """One remote command: streams its output line by line and returns its exit status."""
 
     def __init__(self, resource: SSHSparkResource, client, job: str, reader: PipesLineReader, log):
-        self.resource, self.client, self.job, self.reader, self.log = resource, client, job, reader, log
+        super().__init__(reader, log, f"spark {job}", resource.log_tail_lines)
+        self.resource, self.client, self.job = resource, client, job
         self.pgid = None
-        self.stdout_tail = collections.deque(maxlen=resource.log_tail_lines)
+        self.stdout_tail = self.tail
         self.stderr_tail = collections.deque(maxlen=max(10, resource.log_tail_lines // 2))
-        self._pending = {"stdout": b"", "stderr": b""}
 
     def execute(self, command: str, kill_command: str | None) -> int:
         transport = self.client.get_transport()
@@ -339,10 +346,10 @@ class _RemoteRun:
                     raise _Dropped()
                 if not got:
                     time.sleep(0.05)
-            self._flush()
+            self.end()
             return channel.recv_exit_status()
         except _Dropped:
-            self._flush()
+            self.end()
             self.resource.kill_remote(self.client, self.pgid, kill_command, self.log)
             raise dg.Failure(
                 f"SSH connection to {self.resource.host}:{self.resource.port} dropped while spark job {self.job} "
@@ -362,26 +369,21 @@ class _RemoteRun:
         data = recv(65536)
         if not data:
             return False
-        *lines, self._pending[stream] = (self._pending[stream] + data).split(b"\n")
-        for line in lines:
-            self._line(stream, line.decode("utf-8", "replace").rstrip("\r"))
+        self.feed(stream, data)
         return True
 
-    def _flush(self) -> None:
-        for stream, rest in self._pending.items():
-            if rest:
-                self._line(stream, rest.decode("utf-8", "replace"))
-            self._pending[stream] = b""
-
-    def _line(self, stream: str, line: str) -> None:
+    def handle(self, stream: str, line: str) -> None:
         if stream == "stderr" and line.startswith(PGID_MARKER) and self.pgid is None:
             self.pgid = int(line[len(PGID_MARKER):])
             return
-        if self.reader.handle_line(line):
-            return
+        super().handle(stream, line)
+
+    def keep(self, stream: str, line: str) -> None:
         (self.stdout_tail if stream == "stdout" else self.stderr_tail).append(line)
+
+    def log_line(self, stream: str, line: str) -> None:
         # Python driver output (merged into spark-submit's stdout) at INFO; the JVM's log4j lines at DEBUG.
-        (self.log.info if stream == "stdout" else self.log.debug)(f"[spark {self.job}] {line}")
+        (self.log.info if stream == "stdout" else self.log.debug)(f"[{self.label}] {line}")
 
     def tail_text(self) -> str:
         return "\n".join([*self.stdout_tail, "--- spark-submit stderr ---", *self.stderr_tail])

@@ -6,7 +6,8 @@ to the job as ``postgres_schema`` and to the loader as ``schema=``; one test ins
 ``search_path`` through the URL (``options=-csearch_path%3D...``) and uses ``schema=None``.
 The schemas are dropped at the end (the project code itself never drops anything).
 
-Expected values are computed here in plain Python over the fixture rows.
+Expected values come from the tests' plain-Python oracle (``expected_marts.mart_rows``) over the
+fixture rows.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from urllib.parse import quote
 
+import msgspec
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -26,7 +28,9 @@ from psycopg import sql
 
 from tripclick_assets.lib.marts.tables import MART_TABLES, ddl_statements, mart
 from tripclick_assets.lib.marts.postgres_load import ensure_schema, replace_all, replace_partitions
+from tripclick_assets.lib.spark.jobs import MartsParams, MartTableStats
 from tripclick_assets.spark_jobs import marts as marts_job
+from tripclick_assets_tests.expected_marts import mart_rows
 
 UTC = dt.timezone.utc
 D0 = dt.date(2015, 12, 31)  # "another date", loaded separately
@@ -173,59 +177,33 @@ def by_day(day):
     return [e for e in EVENTS if e["event_date"] == day]
 
 
+def day_marts(day) -> dict[str, list[tuple]]:
+    """The oracle's rows of ``day`` (tripclick_assets_tests/expected_marts.py) from the fixture's silver rows."""
+    clicks = [{"session": e["session_id"], "doc": e["document_id"], "ts": e["event_ts"], "title": e["title"],
+               "areas": e["clinical_areas"] or [],
+               "tiebreak": (e["kafka_timestamp"], e["kafka_partition"], e["kafka_offset"])} for e in by_day(day)]
+    return mart_rows(day, clicks, PARSED[day])
+
+
 def expected_daily(day):
-    rows = by_day(day)
-    if not rows:
-        return (day, 0, 0, 0, None, 0, PARSED[day])
-    hours = Counter(e["event_ts"].astimezone(UTC).hour for e in rows)
-    top = max(hours.values())
-    peak = min(h for h, n in hours.items() if n == top)
-    return (day, len(rows), len({e["session_id"] for e in rows}), len({e["document_id"] for e in rows}),
-            peak, top, PARSED[day] - len(rows))
+    (row,) = day_marts(day)["mart_daily_traffic"]
+    return row
 
 
 def expected_sessions(day):
-    groups = defaultdict(list)
-    for e in by_day(day):
-        groups[e["session_id"]].append(e)
-    out = []
-    for sid, rows in sorted(groups.items()):
-        first, last = min(e["event_ts"] for e in rows), max(e["event_ts"] for e in rows)
-        out.append((sid, day, len(rows), len({e["document_id"] for e in rows}), first, last,
-                    (last - first) // dt.timedelta(seconds=1)))
-    return out
+    return day_marts(day)["mart_session_analysis"]
 
 
 def expected_areas(day):
-    groups = defaultdict(list)
-    for e in by_day(day):
-        for area in set(e["clinical_areas"] or []):
-            groups[area].append(e)
-    return [(day, area, len(rows), len({e["session_id"] for e in rows}), len({e["document_id"] for e in rows}))
-            for area, rows in sorted(groups.items())]
+    return day_marts(day)["mart_clinical_areas"]
 
 
 def expected_documents(day):
-    groups = defaultdict(list)
-    for e in by_day(day):
-        groups[e["document_id"]].append(e)
-    docs = []
-    for doc, rows in groups.items():
-        first = min(rows, key=lambda e: (e["event_ts"], e["kafka_timestamp"], e["kafka_partition"], e["kafka_offset"]))
-        docs.append((doc, first["title"], len(rows), len({e["session_id"] for e in rows})))
-    docs.sort(key=lambda d: (-d[2], d[0]))
-    out = [(day, doc, title, views, sessions, rank) for rank, (doc, title, views, sessions) in enumerate(docs, 1)]
-    return sorted(out, key=lambda r: r[1])
+    return day_marts(day)["mart_popular_documents"]
 
 
 def expected_anomalies(day):
-    counts = Counter()
-    for e in by_day(day):
-        t = e["event_ts"]
-        start = t.replace(minute=t.minute - t.minute % 5, second=0, microsecond=0)
-        counts[(e["session_id"], start)] += 1
-    return sorted((day, sid, start, n, "CRITICAL" if n >= 100 else "WARNING")
-                  for (sid, start), n in counts.items() if n >= 50)
+    return day_marts(day)["mart_session_anomalies"]
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -292,13 +270,13 @@ def loaded(spark, pg_url, schemas, tmp_path_factory):
                                       for e in by_day(D1)[:6]])
     name = fresh_schema()
     schemas.append(name)
-    params = {
-        "dates": [D1.isoformat(), D2.isoformat(), D3.isoformat()],
-        "silver_paths": paths,
-        "bronze_parsed_counts": {d.isoformat(): n for d, n in PARSED.items() if d != D0},
-        "postgres_url": pg_url,
-        "postgres_schema": name,
-    }
+    params = MartsParams(
+        dates=[D1.isoformat(), D2.isoformat(), D3.isoformat()],
+        silver_paths=paths,
+        bronze_parsed_counts={d.isoformat(): n for d, n in PARSED.items() if d != D0},
+        postgres_url=pg_url,
+        postgres_schema=name,
+    )
     started = time.monotonic()
     result = marts_job.run(spark, params)
     seconds = time.monotonic() - started
@@ -327,9 +305,9 @@ def test_zero_event_day(loaded, pg_url):
     assert fetch(pg_url, loaded["schema"], "mart_daily_traffic", D3) == [(D3, 0, 0, 0, None, 0, PARSED[D3])]
     for table in MART_TABLES[1:]:
         assert fetch(pg_url, loaded["schema"], table.name, D3) == [], table.name
-    counts = loaded["result"]["tables"]
-    assert counts["mart_daily_traffic"]["rows_by_date"][D3.isoformat()] == 1
-    assert all(counts[t.name]["rows_by_date"][D3.isoformat()] == 0 for t in MART_TABLES[1:])
+    counts = loaded["result"].tables
+    assert counts["mart_daily_traffic"].rows_by_date[D3.isoformat()] == 1
+    assert all(counts[t.name].rows_by_date[D3.isoformat()] == 0 for t in MART_TABLES[1:])
 
 
 def test_session_analysis(loaded, pg_url):
@@ -374,7 +352,7 @@ def test_session_anomalies(loaded, pg_url):
 
 def test_job_result(loaded):
     result = loaded["result"]
-    assert result["dates"] == [D1.isoformat(), D2.isoformat(), D3.isoformat()]
+    assert result.dates == [D1.isoformat(), D2.isoformat(), D3.isoformat()]
     expected = {
         "mart_daily_traffic": [[expected_daily(d)] for d in (D1, D2, D3)],
         "mart_session_analysis": [expected_sessions(d) for d in (D1, D2, D3)],
@@ -384,10 +362,10 @@ def test_job_result(loaded):
     }
     for table, per_day in expected.items():
         by_date = dict(zip((D1.isoformat(), D2.isoformat(), D3.isoformat()), map(len, per_day)))
-        assert result["tables"][table] == {"rows": sum(by_date.values()), "rows_by_date": by_date}, table
-    assert result["silver_rows"] == len(EVENTS)
-    assert result["missing_bronze_counts"] == []
-    assert result["timings"]["total_seconds"] > 0
+        assert result.tables[table] == MartTableStats(rows=sum(by_date.values()), rows_by_date=by_date), table
+    assert result.silver_rows == len(EVENTS)
+    assert result.missing_bronze_counts == []
+    assert result.timings["total_seconds"] > 0
 
 
 def test_rerun_is_identical_and_leaves_other_dates(loaded, spark, pg_url):
@@ -407,8 +385,9 @@ def test_rerun_is_identical_and_leaves_other_dates(loaded, spark, pg_url):
     assert any(r[0] == D0 for r in before["mart_daily_traffic"])
 
     # Re-run D1..D3, with D0's silver among the paths: rows outside the dates are ignored.
-    again = marts_job.run(spark, {**loaded["params"], "silver_paths": loaded["paths"] + [loaded["d0_path"]]})
-    assert again["tables"] == loaded["result"]["tables"]
+    params = msgspec.structs.replace(loaded["params"], silver_paths=loaded["paths"] + [loaded["d0_path"]])
+    again = marts_job.run(spark, params)
+    assert again.tables == loaded["result"].tables
     after = snapshot(pg_url, name)
     for table in MART_TABLES:
         assert strip_loaded_at(after[table.name]) == strip_loaded_at(before[table.name]), table.name
@@ -422,9 +401,9 @@ def test_rerun_is_identical_and_leaves_other_dates(loaded, spark, pg_url):
 
 
 def test_empty_silver_paths(spark, pg_url, schema):
-    result = marts_job.run(spark, {"dates": [D3.isoformat()], "silver_paths": [], "bronze_parsed_counts": {},
-                                   "postgres_url": pg_url, "postgres_schema": schema})
-    assert result["missing_bronze_counts"] == [D3.isoformat()]
+    result = marts_job.run(spark, MartsParams(dates=[D3.isoformat()], silver_paths=[], bronze_parsed_counts={},
+                                              postgres_url=pg_url, postgres_schema=schema))
+    assert result.missing_bronze_counts == [D3.isoformat()]
     # No parsed count given: duplicates_removed is unknown (NULL), not a made-up number.
     assert fetch(pg_url, schema, "mart_daily_traffic") == [(D3, 0, 0, 0, None, 0, None)]
     assert all(fetch(pg_url, schema, t.name) == [] for t in MART_TABLES[1:])

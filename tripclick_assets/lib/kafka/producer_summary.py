@@ -1,32 +1,53 @@
-"""Merge the per-server producer summaries into per-day figures (pure, no Dagster)."""
+"""Merge producer day summaries: a server's local processes, then the servers (pure, no Dagster)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 
-from tripclick_assets.lib.kafka.ranges import merge_partition_ranges
+from tripclick_assets.lib.kafka.ranges import merge_offset_ranges
 
+# Summed over the parts of a day; everything else but lines, reasons, errors and partitions is the first part's.
+DAY_COUNTS = ("produced", "sent", "failed", "quarantined", "quarantine_delivered", "quarantine_failed",
+              "skipped_other_dates")
+# What the asset records per day.
 _COUNTS = ("produced", "sent", "failed", "quarantined", "quarantine_failed")
+
+
+def merge_day_parts(parts: Sequence[Mapping]) -> dict:
+    """One day's summary from the summaries of the parts that replayed it (each read every line of the file).
+
+    The parts are a server's local processes (``producer.local_shards``) or the servers
+    (:func:`merge_by_day`): every part reads the whole file and keeps its own sessions, so the
+    lines are counted once and the rest adds up; partitions merge with :func:`merge_offset_ranges`.
+    """
+    merged = dict(parts[0])
+    merged["lines"] = max(part.get("lines", 0) for part in parts)
+    for key in DAY_COUNTS:
+        merged[key] = sum(part.get(key, 0) for part in parts)
+    reasons, errors = Counter(), Counter()
+    for part in parts:
+        reasons.update(part.get("quarantine_reasons", {}))
+        errors.update(part.get("errors", {}))
+    merged["quarantine_reasons"] = dict(reasons)
+    merged["errors"] = dict(errors.most_common(5))
+    merged["partitions"] = merge_offset_ranges(part.get("partitions", {}) for part in parts)
+    return merged
 
 
 def merge_by_day(summaries: Iterable[Mapping]) -> dict[str, dict]:
     """``{event_date: {sent, failed, quarantined, ..., servers: {name: sent}, offset_ranges: {p: [first, last]}}}``."""
-    days: dict[str, dict] = {}
-    day_parts: dict[str, list[Mapping]] = {}
+    day_parts: dict[str, list[tuple[str, Mapping]]] = {}
     for server_summary in summaries:
-        server = server_summary["server"]
         for day in server_summary["days"]:
-            key = day["event_date"]
-            merged = days.setdefault(key, {"lines": 0, **{c: 0 for c in _COUNTS}, "servers": {},
-                                           "quarantine_reasons": {}})
-            # Every server reads the whole file and keeps its own sessions: the lines are counted once.
-            merged["lines"] = max(merged["lines"], day.get("lines", 0))
-            for c in _COUNTS:
-                merged[c] += day.get(c, 0)
-            merged["servers"][server] = day["sent"]
-            for reason, n in day.get("quarantine_reasons", {}).items():
-                merged["quarantine_reasons"][reason] = merged["quarantine_reasons"].get(reason, 0) + n
-            day_parts.setdefault(key, []).append(day)
-    for key, parts in day_parts.items():
-        days[key]["offset_ranges"] = merge_partition_ranges(parts)
-    return dict(sorted(days.items()))
+            day_parts.setdefault(day["event_date"], []).append((server_summary["server"], day))
+    days: dict[str, dict] = {}
+    for key, parts in sorted(day_parts.items()):
+        merged = merge_day_parts([day for _, day in parts])
+        days[key] = {
+            "lines": merged["lines"], **{c: merged[c] for c in _COUNTS},
+            "servers": {server: day["sent"] for server, day in parts},
+            "quarantine_reasons": merged["quarantine_reasons"],
+            "offset_ranges": {p: [r["first"], r["last"]] for p, r in merged["partitions"].items()},
+        }
+    return days

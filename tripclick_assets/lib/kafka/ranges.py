@@ -29,16 +29,23 @@ class OffsetRangeUnavailable(RuntimeError):
     """The broker no longer (or never) held the requested offsets."""
 
 
-def merge_partition_ranges(summaries: Iterable[Mapping]) -> dict[str, list[int]]:
-    """Merge producer summaries' ``partitions`` into one ``{partition: [first, last]}``."""
-    merged: dict[str, list[int]] = {}
-    for summary in summaries:
-        for partition, entry in summary.get("partitions", {}).items():
-            first, last = int(entry["first"]), int(entry["last"])
-            if partition in merged:
-                merged[partition] = [min(merged[partition][0], first), max(merged[partition][1], last)]
+def merge_offset_ranges(partition_maps: Iterable[Mapping[str, Mapping]]) -> dict[str, dict[str, int]]:
+    """Merge ``{partition: {first, last[, count]}}`` maps (the producer summaries' ``partitions``).
+
+    A partition's merged range spans the lowest ``first`` to the highest ``last``; its
+    ``count`` is the sum of the counts given (a map without counts adds none). The result
+    is ordered by partition number.
+    """
+    merged: dict[str, dict[str, int]] = {}
+    for partitions in partition_maps:
+        for partition, entry in partitions.items():
+            first, last, count = int(entry["first"]), int(entry["last"]), int(entry.get("count", 0))
+            seen = merged.get(partition)
+            if seen is None:
+                merged[partition] = {"first": first, "last": last, "count": count}
             else:
-                merged[partition] = [first, last]
+                seen["first"], seen["last"] = min(seen["first"], first), max(seen["last"], last)
+                seen["count"] += count
     return dict(sorted(merged.items(), key=lambda kv: int(kv[0])))
 
 

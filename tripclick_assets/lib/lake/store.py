@@ -121,11 +121,6 @@ class Lake:
             if i.type == fs.FileType.Directory and i.base_name.startswith(prefix)
         }
 
-    def read_columns(self, directory: str, columns: list[str]):
-        import pyarrow.dataset as ds
-
-        return ds.dataset(self.data_files(directory), format="parquet", filesystem=self.fs).to_table(columns=columns)
-
     def row_count(self, directory: str) -> int:
         """Rows under ``directory``, from the Parquet footers only."""
         import pyarrow.parquet as pq

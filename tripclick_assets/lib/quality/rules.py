@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tripclick_assets.lib.lake.schema import arrow_schema
+from tripclick_assets.lib.marts.tables import ANOMALY_WARNING_CLICKS, ANOMALY_WINDOW_SECONDS
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def area_counts(silver) -> Counter:
     return counts
 
 
-def anomaly_windows(silver, window_s: int = 300, threshold: int = 50) -> dict:
+def anomaly_windows(silver, window_s: int = ANOMALY_WINDOW_SECONDS, threshold: int = ANOMALY_WARNING_CLICKS) -> dict:
     """``{(session_id, window_start_epoch_s): clicks}`` for clock-aligned windows with >= threshold clicks."""
     counts: Counter = Counter()
     for session, ts in zip(silver.column("session_id").to_pylist(), silver.column("event_ts").to_pylist()):
