@@ -3,8 +3,8 @@
 Each Spark task reads one offset range with confluent-kafka (no Spark Kafka connector is
 needed), turns it into Arrow (``lib.bronze_records.bronze_batch``) and writes its rows
 straight to the lake's staging directory with pyarrow, one file per day it touched; only
-the per-day counts travel back to the driver. Handing the rows to the JVM to write them
-would cost more than reading them (measured: ~8 s of a 1M-record day). Each requested
+the per-day counts travel back to the driver (handing the rows to the JVM to write them
+would cost more than reading them: benchmarks/README.md). Each requested
 day is then swapped in atomically by the driver.
 
 Files are named by task and sequence, so a retried task overwrites its own files.
