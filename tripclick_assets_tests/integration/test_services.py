@@ -195,7 +195,8 @@ def test_postgres_external_url(postgres, tmp_path):
 
 
 def test_services_from_settings(tmp_path):
-    settings = LocalSettings(home=tmp_path, host=HOST, kafka_port=1111, postgres_port=2222, postgres_url=None)
+    settings = LocalSettings(home=tmp_path, host=HOST, kafka_port=1111, postgres_port=2222, postgres_url=None,
+                             spark_master="local[*]")
     broker, pg = services_from_settings(settings)
     assert broker.bootstrap_servers == f"{HOST}:1111"
     assert pg.url == f"postgresql://tripclick:tripclick@{HOST}:2222/tripclick"
