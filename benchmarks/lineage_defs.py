@@ -37,7 +37,8 @@ def bench_resources(workdir: Path, bootstrap_servers: str, postgres_url: str, to
     return {
         "kafka": KafkaResource(bootstrap_servers=bootstrap_servers, topic=topic, dlq_topic=f"{topic}_dlq"),
         "producers": LocalProducersResource(logs_dir=str(Path(workdir) / "logs"), synthetic=SyntheticSource()),
-        "lake": LakeResource(root=str(Path(workdir) / "lake")),
+        "lake": LakeResource(root=str(Path(workdir) / "lake"), catalog_uri=postgres_url,  # catalog per workdir
+                             catalog_name="bench_" + Path(workdir).name.replace("-", "_")[-20:]),
         "spark": LocalSparkResource(class_archive=str(local_settings().spark_class_archive)),
         "postgres": PostgresResource(url=postgres_url),
     }

@@ -105,7 +105,24 @@ def sample(args: argparse.Namespace) -> int:
     return subprocess.run(command).returncode
 
 
+def lake_migrate(args: argparse.Namespace) -> int:
+    """Convert a lake in the retired ``_CURRENT`` layout into the Iceberg tables, in place."""
+    import dagster as dg
+
+    from tripclick_assets import settings
+    from tripclick_assets.defs.resources import RESOURCES
+    from tripclick_assets.lib.lake.migrate import migrate
+
+    with dg.build_resources({"lake": RESOURCES[settings.environment()]()["lake"]}) as built:  # EnvVars resolved
+        results = migrate(built.lake.tables())
+    for layer, result in results.items():
+        print(f"{layer}: {len(result.days)} partitions, {result.files} files registered "
+              f"(snapshot {result.snapshot_id}), {result.removed_versions} stale versions removed")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "lake migrate": lake_migrate,
     "sample": sample,
     "spark-archive": spark_archive,
     "services up": services_up,
@@ -132,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--timeout", type=float, default=30, help="seconds to wait for each service (default 30)")
     down.set_defaults(cmd="services down")
     actions.add_parser("status", help="print the services' status as JSON").set_defaults(cmd="services status")
+
+    lake = commands.add_parser("lake", help="the bronze/silver Iceberg tables")
+    lake_actions = lake.add_subparsers(metavar="ACTION", required=True)
+    lake_actions.add_parser(
+        "migrate", help="convert a lake in the retired _CURRENT layout into the Iceberg tables, in place",
+        description="Registers each partition's current version in the bronze/silver table (files stay where "
+        "they are), then deletes the _CURRENT pointers and the stale versions. Idempotent.",
+    ).set_defaults(cmd="lake migrate")
 
     archive = commands.add_parser(
         "spark-archive",

@@ -9,6 +9,7 @@ A malformed value fails at load with a message that names the variable.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ class LocalSettings:
 def local_settings() -> LocalSettings:
     return LocalSettings(
         home=Path(_env("TRIPCLICK_HOME", str(Path.cwd() / ".tripclick"))).expanduser().resolve(),
-        host=_env("TRIPCLICK_HOST", "127.0.0.1"),
+        host=_local_host(),
         kafka_port=_int("TRIPCLICK_KAFKA_PORT", 19092),
         postgres_port=_int("TRIPCLICK_POSTGRES_PORT", 15432),
         postgres_url=_env("TRIPCLICK_POSTGRES_URL"),
@@ -159,6 +160,31 @@ def sample_days() -> list[str]:
     if first < date(2013, 1, 1):
         raise SettingsError(f"TRIPCLICK_SAMPLE_START must be 2013-01-01 or later (the first partition), got {raw!r}")
     return [(first + timedelta(days=n)).isoformat() for n in range(SAMPLE_DAYS)]
+
+
+def _local_host() -> str:
+    """``TRIPCLICK_HOST``: loopback unless ``TRIPCLICK_ALLOW_NON_LOOPBACK=true`` (then with a warning)."""
+    host = _env("TRIPCLICK_HOST", "127.0.0.1")
+    if not is_loopback(host):
+        if not _flag("TRIPCLICK_ALLOW_NON_LOOPBACK"):
+            raise SettingsError(f"TRIPCLICK_HOST={host} is not a loopback address: the embedded broker and "
+                                "PostgreSQL have local-only credentials; set TRIPCLICK_ALLOW_NON_LOOPBACK=true "
+                                "to bind there anyway")
+        logging.getLogger("tripclick_assets.settings").warning(
+            "TRIPCLICK_HOST=%s: the embedded services listen outside loopback (TRIPCLICK_ALLOW_NON_LOOPBACK=true); "
+            "anyone who reaches that address can use them with the local-only credentials", host)
+    return host
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _spark_master() -> str:
@@ -186,7 +212,7 @@ def kafka() -> dict:
     """KafkaResource for the production cluster."""
     return {
         "bootstrap_servers": _required("KAFKA_BOOTSTRAP_SERVERS", "host:port[,host:port...] of the Kafka cluster"),
-        "security_protocol": _env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+        "security_protocol": _kafka_protocol(),
         "sasl_mechanism": _env("KAFKA_SASL_MECHANISM"),
         "sasl_username": _env("KAFKA_SASL_USERNAME"),
         "sasl_password": _secret("KAFKA_SASL_PASSWORD"),
@@ -198,12 +224,24 @@ def kafka() -> dict:
     }
 
 
+PLAINTEXT_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")  # no TLS: credentials and records in the clear
+
+
+def _kafka_protocol() -> str:
+    """``KAFKA_SECURITY_PROTOCOL`` (default SASL_SSL); a protocol without TLS needs TRIPCLICK_KAFKA_ALLOW_PLAINTEXT=true."""
+    protocol = _env("KAFKA_SECURITY_PROTOCOL", "SASL_SSL").upper()
+    if protocol in PLAINTEXT_PROTOCOLS and not _flag("TRIPCLICK_KAFKA_ALLOW_PLAINTEXT"):
+        raise SettingsError(f"KAFKA_SECURITY_PROTOCOL={protocol} sends records (and SASL passwords) unencrypted; use "
+                            "SASL_SSL or SSL, or set TRIPCLICK_KAFKA_ALLOW_PLAINTEXT=true to allow it")
+    return protocol
+
+
 def producers() -> dict:
     """DockerProducersResource: a producer container per web server."""
     return {
         "servers": producer_servers(),
         "image": _env("TRIPCLICK_PRODUCER_IMAGE", "tripclick-producer"),
-        "tag": _env("TRIPCLICK_PRODUCER_TAG", "latest"),
+        "tag": _required("TRIPCLICK_PRODUCER_TAG", "a release tag like 0.1.0, or the image digest sha256:..."),
         "network_mode": _env("TRIPCLICK_PRODUCER_NETWORK", "host"),
         "source_dir": _env("TRIPCLICK_PRODUCER_SOURCE_DIR", "/data/logs"),
         "mounts": _list("TRIPCLICK_PRODUCER_MOUNTS"),
@@ -229,17 +267,46 @@ def spark_ssh() -> dict:
 
 
 def lake() -> dict:
-    """LakeResource: the s3a:// lake."""
+    """LakeResource: the s3a:// lake; its Iceberg catalog in the Gold PostgreSQL (the same secret) or Glue."""
+    catalog = _choice("TRIPCLICK_LAKE_CATALOG", LAKE_CATALOGS, "sql")
     return {
         "root": _env("TRIPCLICK_LAKE_ROOT", "s3a://tripclick-lake"),
         "s3_endpoint_url": _env("TRIPCLICK_LAKE_S3_ENDPOINT"),
         "s3_region": _env("TRIPCLICK_LAKE_S3_REGION"),
+        "catalog": catalog,
+        "catalog_uri": _secret("TRIPCLICK_POSTGRES_URL", required="the lake's sql catalog lives in it")
+        if catalog == "sql" else None,
+        "catalog_sslmode": _env("TRIPCLICK_POSTGRES_SSLMODE", "verify-full"),  # the same server as postgres()
+        "catalog_sslrootcert": _env("TRIPCLICK_POSTGRES_SSLROOTCERT"),
+        **lake_tables(),
     }
+
+
+LAKE_CATALOGS = ("sql", "glue")
+
+
+def lake_tables() -> dict:
+    """The lake's Iceberg tables, both environments: catalog name and snapshot retention."""
+    return {
+        "catalog_name": _env("TRIPCLICK_LAKE_CATALOG_NAME", "tripclick"),
+        "snapshot_retention_days": _int("TRIPCLICK_LAKE_SNAPSHOT_RETENTION_DAYS", 7, high=3650),
+    }
+
+
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _env(name, default)
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def postgres() -> dict:
     """PostgresResource: the Gold server (the URL carries the password)."""
-    return {"url": _secret("TRIPCLICK_POSTGRES_URL", required="postgresql://user:password@host:port/database")}
+    return {
+        "url": _secret("TRIPCLICK_POSTGRES_URL", required="postgresql://user:password@host:port/database"),
+        "sslmode": _env("TRIPCLICK_POSTGRES_SSLMODE", "verify-full"),
+        "sslrootcert": _env("TRIPCLICK_POSTGRES_SSLROOTCERT"),
+    }
 
 
 # --- rules the resources apply too (they import them from here: this module imports nothing) ----

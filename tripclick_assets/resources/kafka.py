@@ -7,7 +7,7 @@ from pydantic import Field, field_validator
 
 from tripclick_assets.resources._validation import unless_env_var
 
-from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka.topics import DLQ_TOPIC, TOPIC
 from tripclick_assets.lib.kafka.topics import ensure_topics
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")

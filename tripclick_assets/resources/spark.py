@@ -1,12 +1,17 @@
 """Where Spark jobs run. Locally: one PySpark session per run, created by dagster-pyspark on first use."""
 
+from __future__ import annotations
+
 import importlib
 import time
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from tripclick_assets.lib.spark.jobs import JobParams, R, check_params
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the job contracts (msgspec) load when a step runs
+    from tripclick_assets.lib.spark.jobs import JobParams, R
 from tripclick_assets.spark_jobs._session import local_spark_config
 
 
@@ -24,6 +29,7 @@ class SparkResource(dg.ConfigurableResource):
     def checked_params(job: str, params: JobParams[R]) -> JobParams[R]:
         """The params as the job decodes them; a wrong or missing field fails the step (no retry), naming it."""
         try:
+            from tripclick_assets.lib.spark.jobs import check_params
             return check_params(job, params)
         except (TypeError, ValueError) as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None

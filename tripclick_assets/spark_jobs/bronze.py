@@ -4,8 +4,9 @@ Each Spark task reads one offset range with confluent-kafka (no Spark Kafka conn
 needed), turns it into Arrow (``lib.bronze_records.bronze_batch``) and writes its rows
 straight to the lake's staging directory with pyarrow, one file per day it touched; only
 the per-day counts travel back to the driver (handing the rows to the JVM to write them
-would cost more than reading them: benchmarks/README.md). Each requested
-day is then swapped in atomically by the driver.
+would cost more than reading them: benchmarks/README.md). The job only
+stages: it returns each day's staged files, and the Dagster side audits them and publishes
+them to the bronze Iceberg table in one commit (so the Spark image needs no pyiceberg).
 
 Files are named by task and sequence, so a retried task overwrites its own files.
 Records whose event_date is not a requested day (another day's record inside these
@@ -18,7 +19,6 @@ import time
 from datetime import datetime, timezone
 
 from tripclick_assets.lib.lake.store import Lake, LakeLocation, new_version
-from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, arrow_schema
 from tripclick_assets.lib.spark.jobs import BronzeDay, BronzeParams, BronzeResult
 
 LAYER = "bronze"
@@ -156,16 +156,15 @@ def run(spark, params: BronzeParams) -> BronzeResult:
             day["rows"] += row["rows"]
             day["parse_errors"] += row["parse_errors"]
             day["files"] += row["files"]
-    staged = lake.staged_partitions(staging)
-    schema = arrow_schema(BRONZE_COLUMNS)
+    staged = lake.staged_files(staging)
     by_date = {}
     for day in dates:
-        path = lake.commit(LAYER, day, staged.get(day), version, schema=schema)
+        files = staged.get(day, [])
         s = stats[day]
         by_date[day] = BronzeDay(rows=s["rows"], parsed_rows=s["rows"] - s["parse_errors"],
-                                 parse_errors=s["parse_errors"], files=s["files"], path=path,
-                                 bytes=lake.partition_bytes(path))
-    lake.remove_staging(LAYER, version)
+                                 parse_errors=s["parse_errors"], files=len(files),
+                                 path=lake.uri(f"{staging}/_partition={day}"),
+                                 bytes=lake.files_bytes(files), staged_files=files)
     return BronzeResult(
         layer=LAYER,
         version=version,

@@ -11,7 +11,7 @@ import posixpath
 import time
 
 from tripclick_assets.lib.lake.store import Lake, new_version
-from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, SILVER_COLUMNS, arrow_schema, column_names, spark_ddl
+from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, SILVER_COLUMNS, column_names, spark_ddl
 from tripclick_assets.lib.spark.jobs import SilverDay, SilverParams, SilverResult
 
 LAYER = "silver"
@@ -32,7 +32,7 @@ def verify_parquet_files(lake: Lake, files: list[str], layer: str, day: str) -> 
     rows = parsed = 0
     for path in files:
         try:
-            with lake.fs.open_input_file(path) as handle:
+            with lake.fs.open_input_file(lake.fs_path(path)) as handle:
                 parquet = pq.ParquetFile(handle)
                 rows += parquet.metadata.num_rows
                 parsed += _null_count(parquet, "parse_error")
@@ -112,7 +112,7 @@ def earliest_per_dedup_key(rows):
 
 
 def run(spark, params: SilverParams) -> SilverResult:
-    """params: lake, dates ["YYYY-MM-DD", ...]. Reads each date's current bronze."""
+    """params: lake, dates, bronze_files {D: [current bronze files]}. Stages silver; publishes nothing."""
     from pyspark.sql import functions as F
 
     started = time.monotonic()
@@ -121,14 +121,16 @@ def run(spark, params: SilverParams) -> SilverResult:
     version = params.version or new_version()
     files, bronze_counts = [], {}
     for day in dates:
-        current = lake.current_dir("bronze", day)
-        if current is None:
+        if day not in params.bronze_files:
             raise CorruptPartitionError(f"bronze partition event_date={day} has not been materialized")
-        day_files = lake.data_files(current)
+        day_files = params.bronze_files[day]
         bronze_counts[day] = verify_parquet_files(lake, day_files, "bronze", day)
         files += day_files
 
-    bronze = spark.read.schema(spark_ddl(BRONZE_COLUMNS)).parquet(*[lake.spark_uri(f) for f in files])
+    if files:
+        bronze = spark.read.schema(spark_ddl(BRONZE_COLUMNS)).parquet(*[lake.spark_uri(f) for f in files])
+    else:
+        bronze = spark.createDataFrame([], spark_ddl(BRONZE_COLUMNS))
     staging = lake.staging_dir(LAYER, version)
     silver = silver_frame(bronze)
     if len(dates) == 1:
@@ -139,18 +141,16 @@ def run(spark, params: SilverParams) -> SilverResult:
     else:
         silver.withColumn("_partition", F.date_format("event_date", "yyyy-MM-dd")).write.partitionBy(
             "_partition").parquet(lake.spark_uri(staging))
-    staged = lake.staged_partitions(staging)
-    schema = arrow_schema(SILVER_COLUMNS)
+    staged = lake.staged_files(staging)
     by_date = {}
     for day in dates:
-        rows = lake.row_count(staged[day]) if day in staged else 0
+        day_files = staged.get(day, [])
+        rows = lake.row_count(day_files)
         total, parsed = bronze_counts[day]
-        path = lake.commit(LAYER, day, staged.get(day), version, schema=schema)
         by_date[day] = SilverDay(
-            rows=rows, bronze_rows=total, bronze_parsed_rows=parsed,
-            duplicates_removed=parsed - rows, path=path, bytes=lake.partition_bytes(path),
+            rows=rows, bronze_rows=total, bronze_parsed_rows=parsed, duplicates_removed=parsed - rows,
+            path=lake.uri(f"{staging}/_partition={day}"), bytes=lake.files_bytes(day_files), staged_files=day_files,
         )
-    lake.remove_staging(LAYER, version)
     return SilverResult(layer=LAYER, version=version, by_date=by_date, seconds=round(time.monotonic() - started, 3))
 
 

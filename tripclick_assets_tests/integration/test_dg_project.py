@@ -42,7 +42,7 @@ def test_dg_list_defs_shows_the_snapshot_graph(tmp_path):
     groups, checks = snapshot_graph()
     assert {a["asset_key"]: a["group_name"] for a in listed["assets"]} == groups
     assert {c["key"] for c in listed["asset_checks"]} == checks
-    assert [s["name"] for s in listed["schedules"]] == ["daily_lineage_schedule"]
+    assert sorted(s["name"] for s in listed["schedules"]) == ["daily_lineage_schedule", "lake_maintenance_schedule"]
     assert [s["name"] for s in listed["sensors"]] == ["tripclick_run_failure_alert"]
 
 

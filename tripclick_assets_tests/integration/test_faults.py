@@ -16,7 +16,8 @@ import pytest
 from tripclick_assets.defs.ingestion.assets import tripclick_raw_logs
 from tripclick_assets.defs.lake.assets import bronze_events, silver_events
 from tripclick_assets.defs.marts.assets import marts
-from tripclick_assets.lib.lake.store import Lake, LakeLocation
+from tripclick_assets.defs.lake.assets import current_bronze_files
+from tripclick_assets.lib.lake.reads import partition_rows
 from tripclick_assets.resources.producers import SyntheticSource
 from tripclick_assets.services import PostgresService
 from tripclick_assets_tests.conftest import free_port
@@ -95,12 +96,13 @@ def test_silver_writer_killed_mid_partition_leaves_the_previous_partition_comple
                                   synthetic=SyntheticSource(volume=20000, bot_sessions=0))
     with dg.instance_for_test() as instance:
         assert dg.materialize(ASSETS[:3], resources=resources, instance=instance, partition_key=day).success
-    lake = Lake(LakeLocation(str(tmp_path / "lake")))
-    version_before = lake.current_version("silver", day)
-    rows_before = lake.row_count(lake.current_dir("silver", day))
+    tables = resources["lake"].tables()
+    snapshot_before = tables.table("silver").current_snapshot().snapshot_id
+    rows_before = partition_rows(tables, "silver", day)
 
     params = tmp_path / "params.json"
-    params.write_text(json.dumps({"lake": {"root": str(tmp_path / "lake")}, "dates": [day]}))
+    params.write_text(json.dumps({"lake": {"root": str(tmp_path / "lake")}, "dates": [day],
+                                  "bronze_files": current_bronze_files(tables, [day])}))
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     job = Path(__file__).parents[2] / "tripclick_assets" / "spark_jobs" / "silver.py"
     writer = subprocess.Popen(
@@ -108,7 +110,7 @@ def test_silver_writer_killed_mid_partition_leaves_the_previous_partition_comple
          "--params-file", str(params)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    staging_root = Path(lake.layer_dir("silver")) / "_staging"
+    staging_root = Path(tables.lake.layer_dir("silver")) / "data"
     deadline = time.monotonic() + 120
     while not any(staging_root.glob("**/_temporary")) and time.monotonic() < deadline:
         assert writer.poll() is None, "the writer finished before it could be killed"
@@ -117,8 +119,9 @@ def test_silver_writer_killed_mid_partition_leaves_the_previous_partition_comple
     os.killpg(writer.pid, signal.SIGKILL)  # the driver and its Python workers, mid-write
     writer.wait(30)
 
-    assert lake.current_version("silver", day) == version_before
-    assert lake.row_count(lake.current_dir("silver", day)) == rows_before
+    assert tables.table("silver").current_snapshot().snapshot_id == snapshot_before  # nothing was published
+    assert partition_rows(tables, "silver", day) == rows_before
     with dg.instance_for_test() as instance:  # and the partition can simply be rebuilt
         assert dg.materialize([silver_events], resources=resources, instance=instance, partition_key=day).success
-    assert lake.row_count(lake.current_dir("silver", day)) == rows_before
+    assert tables.table("silver").current_snapshot().snapshot_id != snapshot_before
+    assert partition_rows(tables, "silver", day) == rows_before

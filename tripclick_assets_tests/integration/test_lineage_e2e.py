@@ -4,11 +4,11 @@ Mart values are compared with an independent computation over the generator's fi
 (tripclick_assets_tests/expected_marts.py), not with the project's own code.
 """
 
+import os
 from datetime import date
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -16,7 +16,8 @@ from tripclick_assets.defs.ingestion.assets import tripclick_raw_logs
 from tripclick_assets.defs.lake.assets import bronze_events, silver_events
 from tripclick_assets.defs.marts.assets import marts
 from tripclick_assets_tests.defs_support import lake_checks, mart_checks
-from tripclick_assets.lib.lake.store import Lake, LakeLocation, new_version
+from tripclick_assets.lib.lake.publish import current_files
+from tripclick_assets.lib.lake.reads import partition_files, partition_rows
 from tripclick_assets.lib.source.synthetic import generate_day
 from tripclick_assets.resources.producers import SyntheticSource
 from tripclick_assets_tests.expected_marts import expected_marts
@@ -137,30 +138,48 @@ def test_a_day_without_events_has_only_a_zero_traffic_row(lineage, broker, postg
         assert mart_rows(postgres, table, day, "event_date") == []
 
 
-def _rewrite(lake: Lake, layer: str, day: str, change) -> None:
-    """Commit a deliberately corrupted version of a partition (the pointer swap is the real one)."""
-    current = lake.current_dir(layer, day)
-    table = pq.read_table(lake.data_files(current), partitioning=None)
-    bad = change(table)
-    staging = lake.staging_dir(layer, new_version())
-    lake.fs.create_dir(staging)
-    pq.write_table(bad, f"{staging}/part-00000.parquet")
-    lake.commit(layer, day, staging, new_version())
+def _rewrite(tables, layer: str, day: str, change, drop_column: str) -> None:
+    """Commit a deliberately corrupted partition, past the publish guard, and drop a contract column.
+
+    publish() refuses a file whose rows are of another day, so the corrupted file is committed
+    as a hand-made DataFile claiming the partition; the schema change is a real schema update.
+    """
+    table = tables.table(layer)
+    old = current_files(table, [day])[day]
+    bad = change(pq.read_table(partition_files(tables, layer, day), partitioning=None))
+    path = f"{tables.lake.staging_dir(layer, 'corrupt')}/part-00000.parquet"
+    tables.lake.fs.create_dir(path.rsplit("/", 1)[0])
+    pq.write_table(bad, path)
+    with table.transaction() as tx:
+        with tx.update_snapshot().overwrite() as overwrite:
+            for f in old:
+                overwrite.delete_data_file(f)
+            overwrite.append_data_file(_claiming(table, path, old[0].partition))
+    with table.update_schema(allow_incompatible_changes=True) as update:
+        update.delete_column(drop_column)
+
+
+def _claiming(table, path: str, partition):
+    """A DataFile for ``path`` that claims ``partition`` whatever its rows hold."""
+    from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+
+    return DataFile.from_args(content=DataFileContent.DATA, file_path=path, file_format=FileFormat.PARQUET,
+                              partition=partition, record_count=pq.read_metadata(path).num_rows,
+                              file_size_in_bytes=os.path.getsize(path), spec_id=table.spec().spec_id)
 
 
 def test_every_check_fails_on_a_deliberately_corrupted_partition(lineage):
     import psycopg
 
     day = RANGE[1]
-    lake = Lake(LakeLocation(str(lineage["tmp"] / "lake")))
+    tables = lineage["resources"]["lake"].tables()
     other_day = pa.scalar(date(2016, 1, 1), pa.date32())
 
     def corrupt_bronze(t):
         t = t.slice(10)  # fewer parsed rows than Kafka acknowledged
         dates = t.column("event_date").to_pylist()
         dates[0] = other_day.as_py()
-        return t.set_column(t.schema.get_field_index("event_date"), "event_date", pa.array(dates, pa.date32())) \
-                .drop_columns(["kafka_key"])
+        return t.set_column(t.schema.get_field_index("event_date"), "event_date", pa.array(dates, pa.date32()))
 
     def corrupt_silver(t):
         t = pa.concat_tables([t, t])  # repeated dedup_keys, and more rows than bronze
@@ -169,12 +188,10 @@ def test_every_check_fails_on_a_deliberately_corrupted_partition(lineage):
         dates = t.column("event_date").to_pylist()
         dates[1] = other_day.as_py()
         t = t.set_column(t.schema.get_field_index("session_id"), "session_id", pa.array(sessions, pa.string()))
-        t = t.set_column(t.schema.get_field_index("event_date"), "event_date", pa.array(dates, pa.date32()))
-        return t.set_column(t.schema.get_field_index("document_id"), "document_id",
-                            pc.cast(t.column("document_id"), pa.string()))
+        return t.set_column(t.schema.get_field_index("event_date"), "event_date", pa.array(dates, pa.date32()))
 
-    _rewrite(lake, "bronze", day, corrupt_bronze)
-    _rewrite(lake, "silver", day, corrupt_silver)
+    _rewrite(tables, "bronze", day, corrupt_bronze, drop_column="kafka_key")
+    _rewrite(tables, "silver", day, corrupt_silver, drop_column="ingested_at")
     with psycopg.connect(lineage["postgres"].url) as conn:
         conn.execute("UPDATE mart_daily_traffic SET total_events = total_events + 1 WHERE event_date = %s", (day,))
         conn.execute("DELETE FROM mart_session_analysis WHERE event_date = %s AND session_id IN "
@@ -194,15 +211,15 @@ def test_every_check_fails_on_a_deliberately_corrupted_partition(lineage):
 
 def test_corrupt_bronze_parquet_fails_silver_naming_the_file_and_changes_nothing(lineage):
     day = RANGE[0]
-    lake = Lake(LakeLocation(str(lineage["tmp"] / "lake")))
-    silver_before = lake.current_version("silver", day)
-    broken = f"{lake.current_dir('bronze', day)}/part-99999-broken.parquet"
+    tables = lineage["resources"]["lake"].tables()
+    silver_before = tables.table("silver").current_snapshot().snapshot_id
+    broken = partition_files(tables, "bronze", day)[0]  # a file the bronze snapshot references, now corrupt
     with open(broken, "wb") as handle:
         handle.write(b"PAR1 this is not a parquet file")
     result = dg.materialize(DEFS, resources=lineage["resources"], instance=lineage["instance"], partition_key=day,
                             selection=dg.AssetSelection.assets("silver_events"), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "part-99999-broken.parquet" in str(failure.event_specific_data.error)
-    assert lake.current_version("silver", day) == silver_before
-    assert pq.read_table(lake.data_files(lake.current_dir("silver", day)), partitioning=None).num_rows > 0
+    assert broken.rsplit("/", 1)[1] in str(failure.event_specific_data.error)
+    assert tables.table("silver").current_snapshot().snapshot_id == silver_before
+    assert partition_rows(tables, "silver", day) > 0

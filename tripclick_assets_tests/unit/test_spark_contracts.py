@@ -29,8 +29,10 @@ PARAMS = [
                  topic="tripclick_raw_logs", ranges_by_date={DAY: {"0": (0, 99), "2": (5, 7)}, DAY2: {}}),
     BronzeParams(lake=LakeLocation("/data/lake"), kafka={"bootstrap.servers": "k:9092"}, topic="t",
                  ranges_by_date={DAY: {"1": (10, 20)}}, version="20160101T000000-abcdef12"),
-    SilverParams(lake=LakeLocation("/data/lake"), dates=[DAY, DAY2]),
-    SilverParams(lake=S3, dates=[DAY], version="v1"),
+    SilverParams(lake=LakeLocation("/data/lake"), dates=[DAY, DAY2],
+                 bronze_files={DAY: ["/data/lake/bronze/data/v1/_partition=2016-01-01/part-0.parquet"], DAY2: []}),
+    SilverParams(lake=S3, dates=[DAY], bronze_files={DAY: ["s3://lake/tripclick/bronze/data/v/p.parquet"]},
+                 version="v1"),
     MartsParams(dates=[DAY], postgres_url="postgresql://u:p@pg:5432/db"),
     MartsParams(dates=[DAY, DAY2], postgres_url="postgresql://u:p@pg/db", silver_paths=["s3a://lake/a.parquet"],
                 bronze_parsed_counts={DAY: 10, DAY2: 0}, postgres_schema="marts"),
@@ -94,7 +96,7 @@ def test_offset_ranges_from_metadata_become_pairs():
      "Expected `array` of length 2 - at `$.ranges_by_date[...][...]`"),
     (BronzeParams, {"lake": {"root": "/l"}, "kafka": {"bootstrap.servers": 9092}, "topic": "t", "ranges_by_date": {}},
      "Expected `str`, got `int` - at `$.kafka[...]`"),
-    (SilverParams, {"lake": {"root": "/l"}, "dates": DAY}, "Expected `array`, got `str` - at `$.dates`"),
+    (SilverParams, {"lake": {"root": "/l"}, "dates": DAY, "bronze_files": {}}, "Expected `array`, got `str` - at `$.dates`"),
     (SilverParams, {"lake": {"root": "/l"}}, "missing required field `dates`"),
     (MartsParams, {"dates": [DAY]}, "missing required field `postgres_url`"),
     (MartsParams, {"dates": [DAY], "postgres_url": "x", "bronze_parsed_counts": {DAY: "12"}},
@@ -119,7 +121,7 @@ def test_a_malformed_result_fails_naming_the_field():
 def test_the_resources_check_params_before_running_anything():
     from tripclick_assets.resources.spark import SparkResource
 
-    mistyped = SilverParams(lake=LakeLocation("/l"), dates=DAY)  # constructing a Struct does not validate...
+    mistyped = SilverParams(lake=LakeLocation("/l"), dates=DAY, bronze_files={})  # constructing a Struct does not validate...
     with pytest.raises(dg.Failure, match=r"Expected `array`, got `str` - at `\$\.dates`") as raised:
         SparkResource.checked_params("silver", mistyped)  # ...the resource does, as the job would
     assert raised.value.allow_retries is False
@@ -172,34 +174,35 @@ def test_the_spark_submit_entry_point_decodes_params_and_prints_the_typed_result
 
 
 def test_the_ssh_params_file_holds_the_encoded_params():
+    """The params go over the channel's stdin into a file a umask-077 shell creates (never on a command line)."""
     from tripclick_assets.resources.ssh_spark import SSHSparkResource
 
     written = {}
 
-    class Handle(io.BytesIO):
-        def chmod(self, mode):
-            written["mode"] = mode
+    class Stdin(io.BytesIO):
+        channel = None
 
-        def __exit__(self, *exc):
-            written["data"] = self.getvalue()
-            return super().__exit__(*exc)
+    class Channel:
+        def shutdown_write(self):
+            written["data"] = stdin.getvalue()
 
-    class SFTP:
-        def __enter__(self):
-            return self
+        def recv_exit_status(self):
+            return 0
 
-        def __exit__(self, *exc):
-            return False
+    stdin = Stdin()
+    stdin.channel = Channel()
 
-        def open(self, path, mode):
-            written["path"] = path
-            return Handle()
+    class Stdout:
+        channel = stdin.channel
 
     class Client:
-        def open_sftp(self):
-            return SFTP()
+        def exec_command(self, command, timeout=None):
+            written["command"] = command
+            return stdin, Stdout(), io.BytesIO()
 
     spark = SSHSparkResource(host="h", user="u", private_key="/k", remote_dir="/opt/tripclick")
     path = spark._write_params(Client(), "marts", PARAMS[5])
-    assert path == written["path"] and path.startswith("/opt/tripclick/runs/marts-") and written["mode"] == 0o600
+    assert path.startswith("/opt/tripclick/runs/params-marts-") and path in written["command"]
+    assert written["command"].startswith("umask 077 && ") and "set -C" in written["command"]
     assert decode_params(MartsParams, written["data"]) == PARAMS[5]
+    assert PARAMS[5].postgres_url not in written["command"]

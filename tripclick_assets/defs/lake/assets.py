@@ -1,12 +1,12 @@
-"""Bronze and silver: the Kafka records of each event_date as Parquet in the lake."""
+"""Bronze and silver: the Kafka records of each event_date as Iceberg tables in the lake."""
 
 import dagster as dg
 
 from tripclick_assets.defs import keys
+from tripclick_assets.defs.lake.publishing import audit_and_publish, staging_lease
 from tripclick_assets.defs.metadata import add_per_partition, latest_partition_metadata
 from tripclick_assets.defs.retries import IO_RETRY
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
-from tripclick_assets.lib.spark.jobs import BronzeParams, SilverParams
 from tripclick_assets.resources.kafka import KafkaResource
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.spark import SparkResource
@@ -29,7 +29,7 @@ def producer_offset_ranges(context: dg.AssetExecutionContext) -> dict[str, dict]
     deps=[keys.RAW_LOGS],
     description="Every Kafka record of the day's offset ranges with its Kafka metadata; duplicates and parse errors kept.",
     group_name="lake",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "iceberg"},
     partitions_def=event_date_partitions,
     backfill_policy=range_backfill,
     retry_policy=IO_RETRY,
@@ -37,24 +37,34 @@ def producer_offset_ranges(context: dg.AssetExecutionContext) -> dict[str, dict]
 def bronze_events(
     context: dg.AssetExecutionContext, kafka: KafkaResource, lake: LakeResource, spark: SparkResource
 ) -> dg.MaterializeResult:
-    """Lands the producer's exact Kafka offset ranges for the day as bronze Parquet."""
-    result = spark.run_job(context, "bronze", BronzeParams(
-        lake=lake.location(),
-        kafka=kafka.client_config(),
-        topic=kafka.topic,
-        ranges_by_date=producer_offset_ranges(context),
-    ))
+    """Lands the producer's exact Kafka offset ranges for the day, audited, as one bronze table commit."""
+    ranges = producer_offset_ranges(context)
+    with staging_lease(lake, "bronze") as (version, outcome):
+        from tripclick_assets.lib.spark.jobs import BronzeParams, SilverParams  # msgspec: loaded when a step runs, not at code-server load
+        result = spark.run_job(context, "bronze", BronzeParams(
+            lake=lake.location(),
+            kafka=kafka.client_config(),
+            topic=kafka.topic,
+            ranges_by_date=ranges,
+            version=version,
+        ))
+        figures = {d: {"rows": s.rows, "parsed_rows": s.parsed_rows, "parse_errors": s.parse_errors, "files": s.files}
+                   for d, s in result.by_date.items()}
+        commit = audit_and_publish(context, lake, "bronze", keys.BRONZE,
+                                   {d: s.staged_files for d, s in result.by_date.items()}, figures, outcome)
     add_per_partition(context, {
         day: {
             "dagster/row_count": s.rows,
             "parsed_rows": s.parsed_rows,
             "parse_errors": s.parse_errors,
             "bytes": s.bytes,
-            "path": dg.MetadataValue.path(s.path),
+            "files": s.files,
+            **commit,
         }
         for day, s in result.by_date.items()
     })
     return dg.MaterializeResult(metadata={
+        **commit,
         "spark_seconds": result.seconds,
         "spark_tasks": result.tasks,
         "rows_of_other_dates": result.rows_of_other_dates,
@@ -66,25 +76,44 @@ def bronze_events(
     deps=[keys.BRONZE],
     description="Typed, normalised TripClick events: one row per dedup_key (the earliest Kafka record).",
     group_name="lake",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "iceberg"},
     partitions_def=event_date_partitions,
     backfill_policy=range_backfill,
     retry_policy=IO_RETRY,
 )
 def silver_events(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource) -> dg.MaterializeResult:
-    """Types, normalises and de-duplicates the day's bronze records into silver Parquet."""
-    result = spark.run_job(context, "silver", SilverParams(
-        lake=lake.location(),
-        dates=list(context.partition_keys),
-    ))
+    """Types, normalises and de-duplicates the day's bronze records, audited, as one silver table commit."""
+    days = list(context.partition_keys)
+    tables = lake.tables()
+    bronze_files = current_bronze_files(tables, days)
+    with staging_lease(lake, "silver") as (version, outcome):
+        from tripclick_assets.lib.spark.jobs import BronzeParams, SilverParams  # msgspec: loaded when a step runs, not at code-server load
+        result = spark.run_job(context, "silver", SilverParams(
+            lake=lake.location(), dates=days, bronze_files=bronze_files, version=version,
+        ))
+        figures = {d: {"rows": s.rows, "bronze_parsed_rows": s.bronze_parsed_rows,
+                       "duplicates_removed": s.duplicates_removed} for d, s in result.by_date.items()}
+        commit = audit_and_publish(context, lake, "silver", keys.SILVER,
+                                   {d: s.staged_files for d, s in result.by_date.items()}, figures, outcome)
     add_per_partition(context, {
         day: {
             "dagster/row_count": s.rows,
             "bronze_parsed_rows": s.bronze_parsed_rows,
             "duplicates_removed": s.duplicates_removed,
             "bytes": s.bytes,
-            "path": dg.MetadataValue.path(s.path),
+            **commit,
         }
         for day, s in result.by_date.items()
     })
-    return dg.MaterializeResult(metadata={"spark_seconds": result.seconds})
+    return dg.MaterializeResult(metadata={**commit, "spark_seconds": result.seconds})
+
+
+def current_bronze_files(tables, days: list[str]) -> dict[str, list[str]]:
+    """Each day's bronze data files in the table's current snapshot: Spark reads exactly these."""
+    from tripclick_assets.lib.lake.publish import current_files
+
+    table = tables.table("bronze")
+    if table.current_snapshot() is None:
+        raise dg.Failure(f"bronze_events has no published partition for {days}; materialize it first")
+    by_day = current_files(table, days)
+    return {day: sorted(f.file_path for f in files) for day, files in by_day.items()}

@@ -1,4 +1,8 @@
-"""Checks on bronze and silver, per event_date partition; blocking ones stop downstream layers."""
+"""Checks on bronze and silver, per event_date partition; blocking ones stop downstream layers.
+
+Each rule reads through ``source``: the published table when it runs as a check, the staged
+candidate when the asset audits it before publishing (write, audit, publish).
+"""
 
 from datetime import date
 
@@ -8,7 +12,6 @@ from tripclick_assets.defs import keys
 from tripclick_assets.defs.metadata import latest_partition_metadata
 from tripclick_assets.defs.partition_checks import lake_check
 from tripclick_assets.lib.quality import rules as quality
-from tripclick_assets.lib.lake.reads import partition_schema, read_partition
 from tripclick_assets.lib.lake.schema import BRONZE_COLUMNS, REQUIRED_SILVER, SILVER_COLUMNS
 
 BRONZE, SILVER = keys.BRONZE, keys.SILVER
@@ -16,49 +19,51 @@ BRONZE, SILVER = keys.BRONZE, keys.SILVER
 
 @lake_check(asset=BRONZE, name="bronze_rows_match_acknowledged",
             description="Parsed bronze rows equal the messages Kafka acknowledged to the producers for the day.")
-def bronze_rows_match_acknowledged(context, day, lake):
+def bronze_rows_match_acknowledged(context, day, source):
     produced = latest_partition_metadata(context.instance, keys.RAW_LOGS, day) or {}
-    parsed = quality.parsed_rows(read_partition(lake, "bronze", day, ["parse_error"]))
+    parsed = quality.parsed_rows(source.read("bronze", day, ["parse_error"]))
     return quality.counts_equal("parsed_bronze_rows", parsed, "acknowledged", produced.get("acknowledged", -1))
 
 
 @lake_check(asset=BRONZE, name="bronze_event_date_is_partition",
             description="Every bronze row belongs to the partition's event_date.")
-def bronze_event_date_is_partition(context, day, lake):
-    return quality.all_equal_to(read_partition(lake, "bronze", day, ["event_date"]), "event_date", date.fromisoformat(day))
+def bronze_event_date_is_partition(context, day, source):
+    return quality.all_equal_to(source.read("bronze", day, ["event_date"]), "event_date", date.fromisoformat(day))
 
 
-@lake_check(asset=BRONZE, name="bronze_schema", description="Bronze columns and types match the contract.")
-def bronze_schema(context, day, lake):
-    return quality.schema_matches(partition_schema(lake, "bronze", day), BRONZE_COLUMNS)
+@lake_check(asset=BRONZE, name="bronze_schema",
+            description="The bronze table's (or the staged candidate's) columns and types match the contract.")
+def bronze_schema(context, day, source):
+    return quality.schema_matches(source.schema("bronze", day), BRONZE_COLUMNS)
 
 
 @lake_check(asset=SILVER, name="silver_dedup_key_unique", description="One silver row per dedup_key.")
-def silver_dedup_key_unique(context, day, lake):
-    return quality.unique(read_partition(lake, "silver", day, ["dedup_key"]), "dedup_key")
+def silver_dedup_key_unique(context, day, source):
+    return quality.unique(source.read("silver", day, ["dedup_key"]), "dedup_key")
 
 
 @lake_check(asset=SILVER, name="silver_required_fields_not_null",
             description="event_date, event_ts, session_id, document_id and dedup_key are never null.")
-def silver_required_fields_not_null(context, day, lake):
-    return quality.not_null(read_partition(lake, "silver", day, list(REQUIRED_SILVER)), REQUIRED_SILVER)
+def silver_required_fields_not_null(context, day, source):
+    return quality.not_null(source.read("silver", day, list(REQUIRED_SILVER)), REQUIRED_SILVER)
 
 
 @lake_check(asset=SILVER, name="silver_event_date_is_partition",
             description="Every silver row belongs to the partition's event_date.")
-def silver_event_date_is_partition(context, day, lake):
-    return quality.all_equal_to(read_partition(lake, "silver", day, ["event_date"]), "event_date", date.fromisoformat(day))
+def silver_event_date_is_partition(context, day, source):
+    return quality.all_equal_to(source.read("silver", day, ["event_date"]), "event_date", date.fromisoformat(day))
 
 
 @lake_check(asset=SILVER, name="silver_not_more_than_bronze",
             description="Silver rows never exceed parsed bronze rows (dedup only removes).")
-def silver_not_more_than_bronze(context, day, lake):
-    parsed = quality.parsed_rows(read_partition(lake, "bronze", day, ["parse_error"]))
-    silver_rows = read_partition(lake, "silver", day, ["dedup_key"]).num_rows
+def silver_not_more_than_bronze(context, day, source):
+    parsed = quality.parsed_rows(source.read("bronze", day, ["parse_error"]))
+    silver_rows = source.read("silver", day, ["dedup_key"]).num_rows
     return quality.at_most("silver_rows", silver_rows, "parsed_bronze_rows", parsed)
 
 
-@lake_check(asset=SILVER, name="silver_schema", description="Silver columns and types match the contract.")
-def silver_schema(context, day, lake):
-    return quality.schema_matches(partition_schema(lake, "silver", day), SILVER_COLUMNS)
+@lake_check(asset=SILVER, name="silver_schema",
+            description="The silver table's (or the staged candidate's) columns and types match the contract.")
+def silver_schema(context, day, source):
+    return quality.schema_matches(source.schema("silver", day), SILVER_COLUMNS)
 

@@ -12,7 +12,6 @@ from tripclick_assets.lib.lake.reads import partition_files, read_partition
 from tripclick_assets.lib.marts.tables import MART_TABLES
 from tripclick_assets.lib.marts.previews import area_shares_markdown, top_documents_markdown
 from tripclick_assets.lib.quality.rules import parsed_rows
-from tripclick_assets.lib.spark.jobs import MartsParams
 from tripclick_assets.resources.lake import LakeResource
 from tripclick_assets.resources.postgres import PostgresResource
 from tripclick_assets.resources.spark import SparkResource
@@ -46,12 +45,14 @@ def _spec(table) -> dg.AssetSpec:
 )
 def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource, postgres: PostgresResource):
     """Rebuilds the day's rows of every mart from silver, each table's partitions replaced in one transaction."""
-    store = lake.lake()
+    tables = lake.tables()
+    store = tables.lake
     days = list(context.partition_keys)
     silver_paths, parsed_counts = [], {}
-    for day in days:
-        silver_paths += [store.spark_uri(f) for f in partition_files(store, "silver", day)]
-        parsed_counts[day] = parsed_rows(read_partition(store, "bronze", day, ["parse_error"]))
+    for day in days:  # Spark reads the files of silver's current snapshot: its scan plan
+        silver_paths += [store.spark_uri(f) for f in partition_files(tables, "silver", day)]
+        parsed_counts[day] = parsed_rows(read_partition(tables, "bronze", day, ["parse_error"]))
+    from tripclick_assets.lib.spark.jobs import MartsParams  # msgspec: loaded when a step runs, not at code-server load
     result = spark.run_job(context, "marts", MartsParams(
         dates=days,
         silver_paths=silver_paths,

@@ -6,7 +6,7 @@ import dagster as dg
 
 from tripclick_assets.defs.keys import MARTS
 from tripclick_assets.defs.partition_checks import mart_check
-from tripclick_assets.lib.lake.reads import read_partition
+from tripclick_assets.lib.lake.reads import partition_rows, read_partition
 from tripclick_assets.lib.quality import rules as quality
 
 
@@ -15,7 +15,7 @@ def _scalar(connection, query: str, day: str):
 
 
 def _silver_rows(lake, day: str) -> int:
-    return read_partition(lake, "silver", day, ["dedup_key"]).num_rows
+    return partition_rows(lake, "silver", day)
 
 
 @mart_check(asset=MARTS["mart_daily_traffic"], name="daily_total_matches_silver",

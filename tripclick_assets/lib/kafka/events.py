@@ -16,8 +16,7 @@ import xxhash
 
 from tripclick_assets.lib.source.reader import MAX_DOCUMENT_ID, MAX_LINE_BYTES, ClickRecord, parse_fields
 
-TOPIC = "tripclick_raw_logs"
-DLQ_TOPIC = "tripclick_raw_logs_dlq"
+from tripclick_assets.lib.kafka.topics import DLQ_TOPIC, TOPIC  # noqa: F401 - re-exported
 PROVENANCE_FIELDS = ("server", "source_file", "source_line")
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+TOPIC = "tripclick_raw_logs"
+DLQ_TOPIC = "tripclick_raw_logs_dlq"
+
 
 class BrokerUnreachable(RuntimeError):
     pass

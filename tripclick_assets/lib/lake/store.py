@@ -1,11 +1,11 @@
-"""The Parquet lake: ``<root>/<layer>/event_date=YYYY-MM-DD/`` on a local disk or S3.
+"""The lake's files: ``<root>/<layer>/`` on a local disk or S3, each layer an Iceberg table.
 
-A partition is replaced atomically. Writers put a complete new version beside the old
-one (``event_date=D/v=<version>/part-*.parquet``) and then swap the one-line pointer file
-``event_date=D/_CURRENT`` (``os.replace`` locally, a single PUT on S3). A crash before the
-swap leaves the old version current; after it, the new one. Readers only follow
-``_CURRENT``. Older versions are garbage-collected after a successful swap (the previous
-one is kept for readers that resolved it a moment ago).
+The tables (``lib/lake/tables.py``) say which files are current; this module only knows
+where files go. A writer stages a version's Parquet files under
+``<layer>/data/<version>/_partition=D/`` inside the table's location, and the Dagster side
+publishes them in one Iceberg commit (``lib/lake/publish.py``) that references them in
+place. While a version is being written and audited its lease
+(``<layer>/data/_in_progress/<version>``) tells maintenance not to touch its files.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-POINTER = "_CURRENT"
-STAGING = "_staging"
+DATA = "data"
+IN_PROGRESS = "_in_progress"
 
 
 def new_version() -> str:
@@ -72,40 +72,38 @@ class Lake:
         return posixpath.join(self.layer_dir(layer), f"event_date={_day(day)}")
 
     def staging_dir(self, layer: str, version: str) -> str:
-        return posixpath.join(self.layer_dir(layer), STAGING, version)
+        """Where a version's files are written before they are published (inside the table)."""
+        return posixpath.join(self.layer_dir(layer), DATA, version)
+
+    def lease_path(self, layer: str, version: str) -> str:
+        return posixpath.join(self.layer_dir(layer), DATA, IN_PROGRESS, version)
 
     def spark_uri(self, path: str) -> str:
         """The path as Spark names it (``s3a://`` for S3)."""
+        if path.startswith(("s3://", "s3a://")):
+            return "s3a://" + path.split("://", 1)[1]
         return f"s3a://{path}" if self.location.is_s3 else path
 
-    # reading ---------------------------------------------------------------------------
-    def current_version(self, layer: str, day: date | str) -> str | None:
-        from pyarrow import fs
+    def fs_path(self, path: str) -> str:
+        """A path or ``s3://``/``s3a://`` URI as this file system names it."""
+        return path.split("://", 1)[1] if path.startswith(("s3://", "s3a://")) else path
 
-        pointer = posixpath.join(self.partition_dir(layer, day), POINTER)
-        if self.fs.get_file_info(pointer).type != fs.FileType.File:
-            return None
-        with self.fs.open_input_stream(pointer) as handle:
-            return handle.read().decode().strip() or None
+    def uri(self, path: str) -> str:
+        """A file system path as a table references it (``s3://bucket/key`` on S3)."""
+        return f"s3://{path}" if self.location.is_s3 and "://" not in path else path
 
-    def current_dir(self, layer: str, day: date | str) -> str | None:
-        version = self.current_version(layer, day)
-        return posixpath.join(self.partition_dir(layer, day), version) if version else None
-
+    # files -----------------------------------------------------------------------------
     def data_files(self, directory: str) -> list[str]:
         from pyarrow import fs
 
-        infos = self.fs.get_file_info(fs.FileSelector(directory, recursive=True))
+        infos = self.fs.get_file_info(fs.FileSelector(directory, recursive=True, allow_not_found=True))
         return sorted(
             i.path for i in infos
             if i.type == fs.FileType.File and i.path.endswith(".parquet")
         )
 
-    def partition_bytes(self, directory: str) -> int:
-        from pyarrow import fs
-
-        infos = self.fs.get_file_info(fs.FileSelector(directory, recursive=True))
-        return sum(i.size or 0 for i in infos if i.type == fs.FileType.File)
+    def files_bytes(self, paths: list[str]) -> int:
+        return sum(i.size or 0 for i in self.fs.get_file_info([self.fs_path(p) for p in paths]))
 
     def staged_partitions(self, staging: str) -> dict[str, str]:
         """``{day: dir}`` of what a Spark ``partitionBy("_partition")`` write left in ``staging``."""
@@ -121,70 +119,44 @@ class Lake:
             if i.type == fs.FileType.Directory and i.base_name.startswith(prefix)
         }
 
-    def row_count(self, directory: str) -> int:
-        """Rows under ``directory``, from the Parquet footers only."""
+    def staged_files(self, staging: str) -> dict[str, list[str]]:
+        """``{day: [file URIs]}`` of a staged version (the ``.parquet`` files only)."""
+        return {day: [self.uri(p) for p in self.data_files(d)] for day, d in self.staged_partitions(staging).items()}
+
+    def row_count(self, paths: list[str]) -> int:
+        """Rows of these files, from the Parquet footers only."""
         import pyarrow.parquet as pq
 
         total = 0
-        for path in self.data_files(directory):
-            with self.fs.open_input_file(path) as handle:
+        for path in paths:
+            with self.fs.open_input_file(self.fs_path(path)) as handle:
                 total += pq.ParquetFile(handle).metadata.num_rows
         return total
 
-    # writing ---------------------------------------------------------------------------
-    def commit(self, layer: str, day: date | str, staged_dir: str | None, version: str, schema=None) -> str:
-        """Make ``staged_dir`` (or, when None, an empty file of ``schema``) the current version."""
-        target = posixpath.join(self.partition_dir(layer, day), f"v={version}")
-        self.fs.create_dir(self.partition_dir(layer, day), recursive=True)
-        if staged_dir is None:
-            import pyarrow.parquet as pq
+    # leases ----------------------------------------------------------------------------
+    def take_lease(self, layer: str, version: str) -> None:
+        """Mark ``version`` as being written: maintenance leaves its files alone until it is released."""
+        path = self.lease_path(layer, version)
+        self.fs.create_dir(posixpath.dirname(path), recursive=True)
+        with self.fs.open_output_stream(path) as handle:
+            handle.write(str(time.time()).encode())
 
-            self.fs.create_dir(target, recursive=True)
-            pq.write_table(schema.empty_table(), posixpath.join(target, "part-00000-empty.parquet"),
-                           filesystem=self.fs)
-        else:
-            self._move_dir(staged_dir, target)
-        self._swap_pointer(layer, day, f"v={version}")
-        self._collect_garbage(layer, day)
-        return target
-
-    def _move_dir(self, source: str, target: str) -> None:
+    def release_lease(self, layer: str, version: str) -> None:
         from pyarrow import fs
 
-        if isinstance(self.fs, fs.LocalFileSystem):
-            os.rename(source, target)  # same file system: one atomic rename
-            return
-        for info in self.fs.get_file_info(fs.FileSelector(source, recursive=True)):
-            if info.type == fs.FileType.File:
-                self.fs.move(info.path, posixpath.join(target, posixpath.relpath(info.path, source)))
+        path = self.lease_path(layer, version)
+        if self.fs.get_file_info(path).type == fs.FileType.File:
+            self.fs.delete_file(path)
 
-    def _swap_pointer(self, layer: str, day: date | str, version_dir: str) -> None:
-        pointer = posixpath.join(self.partition_dir(layer, day), POINTER)
-        if self.location.is_s3:
-            with self.fs.open_output_stream(pointer) as handle:  # one PUT: atomic on S3
-                handle.write(version_dir.encode())
-            return
-        tmp = f"{pointer}.{uuid.uuid4().hex[:8]}.tmp"
-        with open(tmp, "w") as handle:
-            handle.write(version_dir)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, pointer)
-
-    def _collect_garbage(self, layer: str, day: date | str, keep: int = 2) -> None:
-        """Remove all but the newest ``keep`` versions (current included); never the current one."""
+    def leased_versions(self, layer: str) -> set[str]:
         from pyarrow import fs
 
-        current = self.current_version(layer, day)
-        infos = self.fs.get_file_info(fs.FileSelector(self.partition_dir(layer, day)))
-        versions = sorted(
-            (i.base_name for i in infos if i.type == fs.FileType.Directory and i.base_name.startswith("v=")),
-            reverse=True,
-        )
-        for stale in [v for v in versions if v != current][max(keep - 1, 0):]:
-            self.fs.delete_dir(posixpath.join(self.partition_dir(layer, day), stale))
+        directory = posixpath.join(self.layer_dir(layer), DATA, IN_PROGRESS)
+        infos = self.fs.get_file_info(fs.FileSelector(directory, allow_not_found=True))
+        return {i.base_name for i in infos if i.type == fs.FileType.File}
 
     def remove_staging(self, layer: str, version: str) -> None:
+        """Delete a version that was never published (a rejected candidate)."""
         from pyarrow import fs
 
         staging = self.staging_dir(layer, version)

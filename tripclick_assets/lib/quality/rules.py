@@ -18,14 +18,18 @@ class Verdict:
     passed: bool
     description: str
     metadata: dict = field(default_factory=dict)
+    # How bad a failure is: "ERROR" (a blocking check then stops downstream) or "WARN" (reported only).
+    severity: str = "ERROR"
 
 
 def _same_type(actual, expected) -> bool:
-    """Type equality that ignores list child names (Spark writes ``element``, pyarrow ``item``)."""
+    """Type equality that ignores list child names (Spark writes ``element``, pyarrow ``item``) and large offsets."""
     import pyarrow as pa
 
     if pa.types.is_list(actual) or pa.types.is_large_list(actual):
         return pa.types.is_list(expected) and _same_type(actual.value_type, expected.value_type)
+    if pa.types.is_large_string(actual):  # an Iceberg table's strings read as large_string
+        return pa.types.is_string(expected)
     return actual.equals(expected)
 
 
@@ -110,3 +114,113 @@ def mapping_equal(name: str, actual: dict, expected: dict) -> Verdict:
         f"{len(diff)} {name} differ from silver" if diff else f"all {len(expected)} {name} match silver",
         {"differences": dict(list(diff.items())[:20])},
     )
+
+
+# --- The source: the producer's per-day figures (``tripclick_raw_logs`` metadata) -------------------
+
+#: Quarantined share of a day's own lines (produced + quarantined) above which the day warns / errors.
+QUARANTINE_WARN_RATE = 0.01
+QUARANTINE_ERROR_RATE = 0.10
+#: A day's acknowledged events may differ this much from the median of the trailing days ...
+VOLUME_TOLERANCE = 0.5
+VOLUME_WINDOW_DAYS = 28
+#: ... once at least this many of those days have a materialization.
+VOLUME_MIN_HISTORY_DAYS = 7
+_ACCOUNTING = ("log_lines", "produced", "quarantined", "other_days_lines", "lines_by_server")
+
+
+def _missing_figures(figures, names) -> Verdict | None:
+    missing = [name for name in names if name not in (figures or {})]
+    if not missing:
+        return None
+    return Verdict(False, "the latest tripclick_raw_logs materialization of the day lacks "
+                          f"{', '.join(missing)}: materialize tripclick_raw_logs for the day", {"missing": missing})
+
+
+def lines_accounted_for(figures: dict | None) -> Verdict:
+    """Every source line is accounted for, per server and for the day.
+
+    Per server: ``lines = produced + quarantined + other_servers_lines + other_days_lines``, and
+    every server read the same number of lines (the day's ``log_lines``). For the day: each line is
+    produced, quarantined or left to another day by exactly one server, so
+    ``log_lines = produced + quarantined + other_days_lines`` (sums over servers).
+    """
+    missing = _missing_figures(figures, _ACCOUNTING)
+    if missing is not None:
+        return missing
+    lines = figures["log_lines"]
+    problems: list[str] = []
+    servers: dict = figures["lines_by_server"]
+    for name, f in sorted(servers.items()):
+        accounted = f["produced"] + f["quarantined"] + f["other_servers_lines"] + f["other_days_lines"]
+        if accounted != f["lines"]:
+            problems.append(f"{name} read {f['lines']} lines but accounts for {accounted} (produced "
+                            f"{f['produced']} + quarantined {f['quarantined']} + other servers' "
+                            f"{f['other_servers_lines']} + other days' {f['other_days_lines']})")
+    read = {name: f["lines"] for name, f in servers.items()}
+    if len(set(read.values()) | {lines}) > 1:
+        problems.append(f"the servers did not all read the day's {lines} lines: {read}")
+    day_accounted = figures["produced"] + figures["quarantined"] + figures["other_days_lines"]
+    if day_accounted != lines:
+        problems.append(f"the day's {lines} lines != produced {figures['produced']} + quarantined "
+                        f"{figures['quarantined']} + other days' {figures['other_days_lines']} = {day_accounted}")
+    metadata = {"log_lines": lines, "produced": figures["produced"], "quarantined": figures["quarantined"],
+                "other_days_lines": figures["other_days_lines"], "lines_by_server": servers}
+    if problems:
+        return Verdict(False, "; ".join(problems), metadata | {"problems": problems})
+    return Verdict(True, f"all {lines} lines accounted for by {len(servers)} server(s): produced "
+                         f"{figures['produced']}, quarantined {figures['quarantined']}, other days' "
+                         f"{figures['other_days_lines']}", metadata)
+
+
+def quarantine_rate(figures: dict | None, warn_rate: float = QUARANTINE_WARN_RATE,
+                    error_rate: float = QUARANTINE_ERROR_RATE) -> Verdict:
+    """Quarantined share of the day's own lines (produced + quarantined).
+
+    Over ``error_rate``, or every line quarantined: fails with ERROR. Over ``warn_rate``: fails
+    with WARN. A day without lines passes (the volume check reports it).
+    """
+    missing = _missing_figures(figures, ("produced", "quarantined"))
+    if missing is not None:
+        return missing
+    quarantined, own = figures["quarantined"], figures["produced"] + figures["quarantined"]
+    reasons = figures.get("quarantine_reasons") or {}
+    metadata = {"quarantined": quarantined, "day_lines": own, "quarantine_reasons": reasons}
+    if own == 0:
+        return Verdict(True, "no lines for the day", metadata | {"quarantine_rate": 0.0})
+    rate = quarantined / own
+    metadata["quarantine_rate"] = round(rate, 6)
+    text = f"{quarantined} of {own} lines quarantined ({100 * rate:.2f}%)"
+    if reasons:
+        text += ": " + ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1]))
+    if quarantined == own:
+        return Verdict(False, f"every line quarantined: {text}", metadata, severity="ERROR")
+    if rate > error_rate:
+        return Verdict(False, f"{text}, over {100 * error_rate:g}%", metadata, severity="ERROR")
+    if rate > warn_rate:
+        return Verdict(False, f"{text}, over {100 * warn_rate:g}%", metadata, severity="WARN")
+    return Verdict(True, text, metadata)
+
+
+def volume_near_median(acknowledged: int | None, history: dict[str, int], tolerance: float = VOLUME_TOLERANCE,
+                       min_history: int = VOLUME_MIN_HISTORY_DAYS) -> Verdict:
+    """The day's acknowledged events within ``±tolerance`` of the median of ``history`` (earlier days).
+
+    Fails with WARN outside that band; passes when fewer than ``min_history`` days are known.
+    """
+    import statistics
+
+    if acknowledged is None:
+        return _missing_figures({}, ("acknowledged",))
+    metadata = {"acknowledged": acknowledged, "history_days": len(history)}
+    if len(history) < min_history:
+        return Verdict(True, f"only {len(history)} earlier day(s) materialized, {min_history} needed "
+                             "for a volume baseline", metadata)
+    median = statistics.median(history.values())
+    low, high = median * (1 - tolerance), median * (1 + tolerance)
+    metadata |= {"trailing_median": median, "low": low, "high": high}
+    text = (f"{acknowledged} events acknowledged; the median of the {len(history)} earlier days is {median:g} "
+            f"(band {low:g}..{high:g})")
+    if low <= acknowledged <= high:
+        return Verdict(True, text, metadata)
+    return Verdict(False, text, metadata, severity="WARN")

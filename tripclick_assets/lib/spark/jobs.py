@@ -51,7 +51,10 @@ class BronzeDay(msgspec.Struct, kw_only=True):
     parse_errors: int
     files: int
     path: str
+    """The day's staging directory (nothing is published by the job)."""
     bytes: int
+    staged_files: list[str] = []
+    """The day's staged Parquet files (``s3://`` URIs on S3), for the Dagster side to audit and publish."""
 
 
 class BronzeResult(JobResult, kw_only=True):
@@ -76,7 +79,7 @@ class BronzeParams(JobParams[BronzeResult], kw_only=True, forbid_unknown_fields=
     ranges_by_date: dict[Day, dict[str, OffsetSpan]]
     """``{day: {partition: [first, last]}}``, the producer's acknowledged ranges."""
     version: str | None = None
-    """The lake version to write (default: a new one)."""
+    """The staging version to write (default: a new one); the asset holds its lease."""
 
 
 # -- silver -----------------------------------------------------------------------------------
@@ -89,6 +92,7 @@ class SilverDay(msgspec.Struct, kw_only=True):
     duplicates_removed: int
     path: str
     bytes: int
+    staged_files: list[str] = []
 
 
 class SilverResult(JobResult, kw_only=True):
@@ -99,13 +103,15 @@ class SilverResult(JobResult, kw_only=True):
 
 
 class SilverParams(JobParams[SilverResult], kw_only=True, forbid_unknown_fields=True):
-    """The current bronze of each date -> silver."""
+    """The current bronze of each date -> staged silver (published by the Dagster side)."""
 
     JOB: ClassVar[str] = "silver"
     RESULT: ClassVar[type] = SilverResult
 
     lake: LakeLocation
     dates: list[Day]
+    bronze_files: dict[Day, list[str]]
+    """The data files of each date's bronze partition in the table's current snapshot (its scan plan)."""
     version: str | None = None
 
 
@@ -138,7 +144,7 @@ class MartsParams(JobParams[MartsResult], kw_only=True, forbid_unknown_fields=Tr
     dates: list[Day]
     postgres_url: str
     silver_paths: list[str] = []
-    """Current silver Parquet dirs/files of those dates (may be empty)."""
+    """The silver table's current data files of those dates (its scan plan; may be empty)."""
     bronze_parsed_counts: dict[Day, int] = {}
     """Parsed bronze rows per date (a date missing here gets duplicates_removed NULL)."""
     postgres_schema: str | None = None
