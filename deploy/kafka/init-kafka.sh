@@ -2,7 +2,8 @@
 # One-shot Kafka set-up, run by the kafka-init service over the INTERNAL (compose-network only)
 # listener. Idempotent: rerun it after changing users or topic settings.
 #   1. SASL on: create/update the client's SCRAM user from INIT_SASL_USERNAME/INIT_SASL_PASSWORD
-#      (environment only; the password is never written to a file).
+#      (from the environment; kafka-configs.sh reads it from a 0600 temporary file, so it is on
+#      no command line).
 #   2. Create the topics (3 partitions, replication 2) if missing; apply retention and
 #      min.insync.replicas to existing ones; report a partition count that differs (never
 #      changed automatically: it would move keys between partitions).
@@ -14,7 +15,7 @@ PARTITIONS=${INIT_PARTITIONS:-3}
 REPLICATION=${INIT_REPLICATION_FACTOR:-2}
 MIN_ISR=${INIT_MIN_INSYNC_REPLICAS:-1}
 RETENTION_MS=${INIT_RETENTION_MS:-604800000}
-PROTOCOL=${INIT_SECURITY_PROTOCOL:-PLAINTEXT}
+PROTOCOL=${INIT_SECURITY_PROTOCOL:-SASL_SSL}
 
 log() { echo "kafka-init: $*"; }
 
@@ -31,9 +32,18 @@ case "$PROTOCOL" in
     case "$INIT_SASL_PASSWORD" in
       *[],=[]*) log "KAFKA_SASL_PASSWORD must not contain , = [ or ] (use: openssl rand -hex 24)"; exit 2 ;;
     esac
+    case "$INIT_SASL_PASSWORD" in
+      *\\*) log "KAFKA_SASL_PASSWORD must not contain a backslash (use: openssl rand -hex 24)"; exit 2 ;;
+    esac
     log "SCRAM user $INIT_SASL_USERNAME ($MECHANISM)"
+    # The password goes through a private file (--add-config-file), never on a command line:
+    # printf is a shell builtin, and the file is 0600 from its creation and removed on exit.
+    scram_file=$(umask 077 && mktemp)
+    trap 'rm -f "$scram_file"' EXIT
+    printf '%s=password=%s\n' "$MECHANISM" "$INIT_SASL_PASSWORD" > "$scram_file"
     "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --alter --entity-type users \
-      --entity-name "$INIT_SASL_USERNAME" --add-config "$MECHANISM=[password=$INIT_SASL_PASSWORD]" >/dev/null
+      --entity-name "$INIT_SASL_USERNAME" --add-config-file "$scram_file" >/dev/null
+    rm -f "$scram_file"
     ;;
   PLAINTEXT|SSL) log "no SASL on the EXTERNAL listener ($PROTOCOL)" ;;
   *) log "unknown KAFKA_SECURITY_PROTOCOL $PROTOCOL"; exit 2 ;;

@@ -25,7 +25,10 @@ SQLALCHEMY_DATABASE_URI = _required("SUPERSET_METADATA_DB_URI")
 # bundle has allow_dml false and the role it logs in with only has SELECT).
 PREVENT_UNSAFE_DB_CONNECTIONS = True
 WTF_CSRF_ENABLED = True
-SESSION_COOKIE_SECURE = os.environ.get("SUPERSET_COOKIE_SECURE", "false").lower() == "true"
+# Secure cookies unless told otherwise (SUPERSET_COOKIE_SECURE=false: only for a plain-HTTP test).
+SESSION_COOKIE_SECURE = os.environ.get("SUPERSET_COOKIE_SECURE", "true").lower() != "false"
+REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+REMEMBER_COOKIE_HTTPONLY = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Talisman (CSP) is on in production builds; the UI is served behind the operator's proxy.

@@ -29,7 +29,7 @@ def local_resources() -> dict:
     return {
         "kafka": KafkaResource(bootstrap_servers=local.bootstrap_servers),
         "producers": LocalProducersResource(logs_dir=str(local.logs_dir)),
-        "lake": LakeResource(root=str(local.lake_dir)),
+        "lake": LakeResource(root=str(local.lake_dir), catalog_uri=local.postgres_dsn, **settings.lake_tables()),
         "spark": LocalSparkResource(master=local.spark_master, class_archive=str(local.spark_class_archive)),
         "postgres": PostgresResource(url=local.postgres_dsn),
         "alerts": AlertsResource(**dagster_values(settings.alerts())),
@@ -55,7 +55,29 @@ def prod_resources() -> dict:
 RESOURCES = {"local": local_resources, "prod": prod_resources}
 
 
+def fixed(resource: dg.ConfigurableResource) -> dg.ResourceDefinition:
+    """``resource`` as the deployment built it, with an empty run-config schema.
+
+    Values given to a ConfigurableResource become run-config defaults that anyone who reaches
+    the UI could override (a submit command, a host mount, ``{env: VAR}``). This definition
+    accepts no resource config: a launch that sets any field is refused as invalid config.
+    Its EnvVars are resolved, and the resource validated again, when a run initializes it;
+    setup and teardown run as for the resource itself.
+    """
+
+    def initialize(_):
+        with resource.process_config_and_initialize_cm() as value:
+            yield value
+
+    doc = (type(resource).__doc__ or type(resource).__name__).strip().splitlines()[0]
+    return dg.ResourceDefinition(resource_fn=initialize, config_schema={},
+                                 description=f"{doc} (fixed by the deployment settings; no run config)")
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
-    # One process per run: every step of a run shares one Spark session.
-    return dg.Definitions(resources=RESOURCES[settings.environment()](), executor=dg.in_process_executor)
+    # One process per run: every step of a run shares one Spark session. Both environments' resources
+    # are fixed: infrastructure comes from the settings, never from the launchpad.
+    built = RESOURCES[settings.environment()]()
+    return dg.Definitions(resources={key: fixed(value) for key, value in built.items()},
+                          executor=dg.in_process_executor)

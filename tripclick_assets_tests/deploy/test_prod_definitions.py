@@ -17,9 +17,12 @@ PROBE = """
 import json
 import tripclick_assets.definitions as d
 from tripclick_assets import settings
-resources = d.defs().resources or {}
+from tripclick_assets.defs.resources import RESOURCES
+loaded = d.defs().resources or {}
+built = RESOURCES[settings.environment()]()
 print(json.dumps({"env": settings.environment(),
-                  "resources": {k: type(v).__name__ for k, v in sorted(resources.items())}}))
+                  "resources": {k: type(v).__name__ for k, v in sorted(built.items())},
+                  "config_fields": {k: sorted(v.config_schema.as_field().config_type.fields) for k, v in loaded.items()}}))
 """
 
 
@@ -43,6 +46,8 @@ def test_prod_definitions_load_with_the_bundle_settings(tmp_path):
     assert {"kafka", "producers", "spark", "lake", "postgres", "alerts"} <= set(report["resources"]), report
     assert report["resources"]["producers"] == "DockerProducersResource"
     assert report["resources"]["spark"] == "SSHSparkResource"
+    assert set(report["config_fields"]) == set(report["resources"])
+    assert all(fields == [] for fields in report["config_fields"].values()), report["config_fields"]  # no run config
 
 
 def probe_json(code: str, env: dict[str, str]) -> dict:

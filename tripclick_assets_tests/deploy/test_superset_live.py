@@ -89,6 +89,7 @@ def test_dashboards_import_and_render(postgres, fresh_database, tmp_path):
                                      f"{env_db['SUPERSET_DB_PASSWORD']}@{info['host']}:{info['port']}/"
                                      f"{fresh_database['superset_db']}"),
         "SUPERSET_TALISMAN_ENABLED": "false",
+        "SUPERSET_COOKIE_SECURE": "false",  # plain HTTP on loopback here; production: secure cookies (the default)
     }
 
     def superset(*args, timeout=300):
@@ -96,8 +97,11 @@ def test_dashboards_import_and_render(postgres, fresh_database, tmp_path):
         assert result.returncode == 0, f"superset {args[0]}: {result.stdout[-2000:]}{result.stderr[-3000:]}"
 
     superset("db", "upgrade")
-    superset("fab", "create-admin", "--username", "admin", "--firstname", "A", "--lastname", "B",
-             "--email", "admin@example.invalid", "--password", admin_password)
+    # as superset-init does it: the password from the environment, on no command line
+    created = subprocess.run([f"{VENV}/bin/python", str(DEPLOY / "superset" / "create_admin.py")],
+                             env={**env, "SUPERSET_ADMIN_USERNAME": "admin", "SUPERSET_ADMIN_PASSWORD": admin_password},
+                             capture_output=True, text=True, timeout=300)
+    assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-3000:]
     superset("init")
 
     port = free_port()

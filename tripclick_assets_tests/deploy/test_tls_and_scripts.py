@@ -139,6 +139,10 @@ def test_docker_daemon_config_is_tls_only():
 
 STUB = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$STUB_LOG"
+while [ $# -gt 0 ]; do
+  if [ "$1" = --add-config-file ]; then echo "file $(stat -c %a "$2"): $(cat "$2")" >> "$STUB_LOG"; fi
+  shift
+done
 case "$*" in *--describe*) echo "Topic: t	TopicId: x	PartitionCount: ${STUB_PARTITIONS:-3}	ReplicationFactor: 2	Configs: ";; esac
 """
 
@@ -175,7 +179,9 @@ def test_kafka_init_creates_the_scram_user_with_sasl(tmp_path):
                              INIT_SASL_USERNAME="tripclick", INIT_SASL_PASSWORD="0123abcd")
     assert result.returncode == 0, result.stdout + result.stderr
     users = [c for c in calls if "--entity-type users" in c]
-    assert users and "--entity-name tripclick" in users[0] and "SCRAM-SHA-512=[password=0123abcd]" in users[0]
+    assert users and "--entity-name tripclick" in users[0] and "--add-config-file" in users[0]
+    assert "0123abcd" not in users[0]  # the password is on no command line...
+    assert "file 600: SCRAM-SHA-512=password=0123abcd" in calls  # ...but in a private file the tool reads
     assert "0123abcd" not in result.stdout + result.stderr  # never echoed
 
 

@@ -5,14 +5,18 @@ The lake is a local directory here (s3a:// needs an S3 endpoint and hadoop-aws o
 side, neither of which this machine has); LakeResource treats both the same way.
 """
 
+import os
 import sys
+import threading
+import uuid
+from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
 
 from tripclick_assets import settings
-from tripclick_assets.defs.resources import RESOURCES
+from tripclick_assets.defs.resources import RESOURCES, fixed
 from tripclick_assets.defs.ingestion.assets import tripclick_raw_logs
 from tripclick_assets.defs.lake.assets import bronze_events, silver_events
 from tripclick_assets.defs.marts.assets import marts
@@ -66,8 +70,54 @@ def prod_environment(tmp_path, broker, postgres, dockerd, sshd) -> dict[str, str
         "TRIPCLICK_SPARK_REMOTE_DIR": str(tmp_path / "spark-host"),
         "TRIPCLICK_SPARK_ENV": f"PYSPARK_PYTHON={sys.executable}",
         "TRIPCLICK_LAKE_ROOT": str(tmp_path / "prod-lake"),
+        "TRIPCLICK_LAKE_CATALOG_NAME": f"prod_{abs(hash(str(tmp_path))) % 10**8}",  # its own tables in the shared PostgreSQL
         "TRIPCLICK_POSTGRES_URL": postgres.url,
+        "TRIPCLICK_POSTGRES_SSLMODE": "disable",  # the session's PostgreSQL has no TLS (test_postgres_tls.py has)
+        "TRIPCLICK_KAFKA_ALLOW_PLAINTEXT": "true",  # the embedded broker speaks PLAINTEXT only
+        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
     }
+
+
+class ProcessTable(threading.Thread):
+    """Samples every process's command line (and, but for this process, environment) for ``needles``."""
+
+    def __init__(self, needles: dict[str, str]):
+        super().__init__(daemon=True)
+        self.needles, self.found, self.samples = needles, [], 0
+        self.done = threading.Event()
+
+    @staticmethod
+    def _descends_from_us(pid: str) -> bool:
+        """This process or one it started: they hold the settings by design, as dagster-code does."""
+        own = os.getpid()
+        for _ in range(64):
+            if int(pid) == own:
+                return True
+            try:
+                pid = (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                return False
+            if pid in ("0", "1"):
+                return False
+        return False
+
+    def run(self):
+        while not self.done.is_set():
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                for part in ("cmdline", "environ"):
+                    if part == "environ" and self._descends_from_us(proc.name):
+                        continue  # the orchestrator's own environment (and its children's) holds the settings
+                    try:
+                        data = (proc / part).read_bytes().decode("utf-8", "replace")
+                    except OSError:
+                        continue
+                    for what, needle in self.needles.items():
+                        if needle in data:
+                            self.found.append((what, part, proc.name, data.replace("\0", " ")[:300]))
+            self.samples += 1
+            self.done.wait(0.2)
 
 
 def test_prod_resources_materialize_the_day_with_the_local_runs_marts(
@@ -81,19 +131,50 @@ def test_prod_resources_materialize_the_day_with_the_local_runs_marts(
     assert expected["mart_daily_traffic"][0][1] > 1000  # total_events: a real day, not an empty one
 
     # 2. the same day through TRIPCLICK_ENV=prod: the resources the code location would load
-    for name, value in prod_environment(tmp_path, broker, postgres, dockerd, sshd).items():
+    # Recognisable dummy secrets: the Kafka password (sent to the producers and the Spark jobs, unused by
+    # the PLAINTEXT broker), the alert webhook, and a PostgreSQL role of its own for the marts.
+    tag = uuid.uuid4().hex[:12]
+    kafka_password, pg_password = f"S3CR3T-kafka-{tag}", f"S3CR3T-pg-{tag}"
+    pg_role = f"rx_loader_{tag}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {pg_role} LOGIN SUPERUSER PASSWORD '{pg_password}'")
+    env = prod_environment(tmp_path, broker, postgres, dockerd, sshd)
+    env["TRIPCLICK_POSTGRES_URL"] = postgres.url.replace("tripclick:tripclick@", f"{pg_role}:{pg_password}@", 1)
+    assert pg_password in env["TRIPCLICK_POSTGRES_URL"]
+    env |= {"KAFKA_SASL_PASSWORD": kafka_password, "KAFKA_SASL_USERNAME": "tripclick",
+            "TRIPCLICK_ALERT_WEBHOOK_URL": f"http://127.0.0.1:9/S3CR3T-hook-{tag}"}
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
+    key_line = next(line for line in env["TRIPCLICK_SPARK_SSH_KEY"].splitlines() if len(line) > 40)
+    tls_line = next(line for line in env["TRIPCLICK_DOCKER_TLS_KEY"].splitlines() if len(line) > 40)
+    needles = {"kafka password": kafka_password, "postgres password": pg_password, "webhook": f"S3CR3T-hook-{tag}",
+               "ssh key": key_line, "docker tls key": tls_line}
     assert settings.environment() == "prod"
-    resources = RESOURCES[settings.environment()]()
-    assert isinstance(resources["producers"], DockerProducersResource)
-    assert isinstance(resources["spark"], SSHSparkResource)
+    built = RESOURCES[settings.environment()]()
+    assert isinstance(built["producers"], DockerProducersResource)
+    assert isinstance(built["spark"], SSHSparkResource)
+    resources = {key: fixed(value) for key, value in built.items()}  # as the code location serves them
     with psycopg.connect(postgres.url) as conn:  # nothing of the local run may survive into the comparison
         for table in MART_TABLES:
             conn.execute(f"DELETE FROM {table.name} WHERE event_date = %s", (DAY,))
+    watcher = ProcessTable(needles)
     with dg.instance_for_test() as instance:
-        result = dg.materialize(DEFS, resources=resources, instance=instance, partition_key=DAY)
+        watcher.start()
+        try:
+            result = dg.materialize(DEFS, resources=resources, instance=instance, partition_key=DAY)
+        finally:
+            watcher.done.set()
+            watcher.join()
         logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
+        stored = [str(e) for e in instance.all_logs(result.run_id)]
+        files = [p for p in Path(instance.root_directory).rglob("*") if p.is_file()]  # event DB, compute logs
+        in_files = [(what, str(p)) for p in files for what, needle in needles.items()
+                    if needle.encode() in p.read_bytes()]
     assert result.success
+    # No secret on any command line (or another process's environment) during the run, nor in the stored logs
+    assert watcher.samples > 10 and watcher.found == [], watcher.found[:5]
+    assert not [(w, m[:200]) for m in stored for w, n in needles.items() if n in m]
+    assert in_files == []
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert len(checks) == len(lake_checks()) + len(mart_checks()) and all(checks.values()), checks
     # it really ran remotely: producer containers on both servers, spark-submit over SSH

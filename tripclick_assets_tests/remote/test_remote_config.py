@@ -20,6 +20,7 @@ BASE_ENV = {
     "TRIPCLICK_SPARK_SSH_HOST": "10.0.2.20",
     "TRIPCLICK_SPARK_SSH_USER": "ubuntu",
     "TRIPCLICK_SPARK_SSH_KEY": "/secure/spark_key.pem",
+    "TRIPCLICK_PRODUCER_TAG": "0.1.0",
     "TRIPCLICK_POSTGRES_URL": "postgresql://gold:secret@10.0.2.30:5432/tripclick_gold",
 }
 
@@ -58,6 +59,9 @@ def test_prod_settings_read_the_topology(prod_env):
     ({"TRIPCLICK_SPARK_SSH_PORT": "ssh"}, "TRIPCLICK_SPARK_SSH_PORT must be an integer"),
     ({"KAFKA_BOOTSTRAP_SERVERS": None}, "KAFKA_BOOTSTRAP_SERVERS is required"),
     ({"TRIPCLICK_PRODUCER_SYNTHETIC": "maybe"}, "TRIPCLICK_PRODUCER_SYNTHETIC must be true or false"),
+    ({"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "set TRIPCLICK_KAFKA_ALLOW_PLAINTEXT=true to allow it"),
+    ({"KAFKA_SECURITY_PROTOCOL": "sasl_plaintext"}, "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT sends records"),
+    ({"TRIPCLICK_PRODUCER_TAG": None}, "TRIPCLICK_PRODUCER_TAG is required"),
 ])
 def test_bad_prod_settings_name_the_variable(prod_env, change, message):
     for name, value in change.items():
@@ -84,10 +88,41 @@ def test_tls_from_variables_per_server_and_plain_tcp_only_when_listed(prod_env):
     assert servers["lab"]["tls_ca"] == "TRIPCLICK_DOCKER_TLS_CA"
 
 
+def test_kafka_is_sasl_ssl_by_default_and_plaintext_only_when_allowed(prod_env):
+    assert settings.kafka()["security_protocol"] == "SASL_SSL"
+    prod_env.setenv("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    prod_env.setenv("TRIPCLICK_KAFKA_ALLOW_PLAINTEXT", "true")
+    assert settings.kafka()["security_protocol"] == "PLAINTEXT"
+
+
+def test_postgres_is_verify_full_by_default(prod_env):
+    from tripclick_assets.defs.resources import prod_resources
+
+    prod_env.setenv("TRIPCLICK_POSTGRES_SSLROOTCERT", "/etc/tripclick/gold/ca.pem")
+    postgres = prod_resources()["postgres"]
+    assert (postgres.sslmode, postgres.sslrootcert) == ("verify-full", "/etc/tripclick/gold/ca.pem")
+    with postgres.process_config_and_initialize_cm() as resolved:  # as a run resolves the EnvVar
+        assert resolved.url == ("postgresql://gold:secret@10.0.2.30:5432/tripclick_gold"
+                                "?sslmode=verify-full&sslrootcert=/etc/tripclick/gold/ca.pem")
+    prod_env.setenv("TRIPCLICK_POSTGRES_SSLMODE", "sometimes")
+    with pytest.raises(Exception, match="TRIPCLICK_POSTGRES_SSLMODE"):
+        prod_resources()
+
+
+def test_the_code_locations_resources_take_no_run_config(prod_env):
+    """Every resource of the loaded definitions has an empty config schema (the launchpad cannot change them)."""
+    for key, definition in load_defs().resources.items():
+        assert isinstance(definition, dg.ResourceDefinition), key
+        fields = definition.config_schema.as_field().config_type.fields
+        assert fields == {}, (key, sorted(fields))
+
+
 def test_prod_resources_keep_secrets_as_env_vars(prod_env):
+    from tripclick_assets.defs.resources import prod_resources
+
     prod_env.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     prod_env.setenv("KAFKA_SASL_PASSWORD", "kafka-secret")
-    resources = load_defs().resources
+    resources = prod_resources()
     producers, spark = resources["producers"], resources["spark"]
     assert isinstance(producers, DockerProducersResource) and isinstance(spark, SSHSparkResource)
     assert isinstance(spark.private_key, dg.EnvVar) and spark.private_key == "TRIPCLICK_SPARK_SSH_KEY"
@@ -115,7 +150,7 @@ def test_the_container_gets_the_producer_arguments_and_the_synthetic_options():
 
     producers = DockerProducersResource(
         servers=[DockerServer(name=n, base_url="unix:///x") for n in ("server0", "server1")],
-        synthetic=SyntheticSource(volume=10, seed=3),
+        synthetic=SyntheticSource(volume=10, seed=3), tag="0.1.0",
     )
     args = producers.producer_args([date(2016, 1, 1)], 1, KafkaResource(bootstrap_servers="k:9092"), "batch", 24.0)
     assert args[:2] == ["--event-date", "2016-01-01"]
@@ -153,3 +188,33 @@ def test_the_shipped_code_is_reproducible_and_holds_the_package_and_the_jobs():
     names = zipfile.ZipFile(io.BytesIO(first.files["tripclick_assets.zip"])).namelist()
     assert "tripclick_assets/spark_jobs/_job.py" in names and "tripclick_assets/lib/lake/store.py" in names
     assert sorted(p for p in first.files if p.startswith("jobs/")) == ["jobs/bronze.py", "jobs/marts.py", "jobs/silver.py"]
+
+
+def test_kafka_secrets_reach_the_container_as_files_not_environment(tmp_path):
+    import tarfile
+
+    from tripclick_assets.lib.kafka.security import kafka_security_from_env
+
+    producers = DockerProducersResource(servers=[DockerServer(name="server0", base_url="unix:///x")], tag="0.1.0")
+    env, archive = producers.secret_files({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "tripclick",
+                                           "KAFKA_SASL_PASSWORD": "S3CR3T-pw"})
+    assert env == {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_USERNAME": "tripclick",
+                   "KAFKA_SASL_PASSWORD_FILE": "/run/tripclick-secrets/kafka_sasl_password"}
+    assert "S3CR3T-pw" not in str(env)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        secret = members["run/tripclick-secrets/kafka_sasl_password"]
+        assert (secret.mode, secret.uid) == (0o400, 10001) and members["run/tripclick-secrets"].mode == 0o500
+        (tmp_path / "pw").write_bytes(tar.extractfile(secret).read())
+    # what the producer in the container does with NAME_FILE
+    config = kafka_security_from_env({**env, "KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "pw")})
+    assert config["sasl.password"] == "S3CR3T-pw" and config["sasl.username"] == "tripclick"
+
+
+def test_the_producer_image_is_pinned_and_a_digest_is_referenced_by_content():
+    server = [DockerServer(name="server0", base_url="unix:///x")]
+    digest = "sha256:" + "ab" * 32
+    assert DockerProducersResource(servers=server, tag=digest).image_ref == f"tripclick-producer@{digest}"
+    assert DockerProducersResource(servers=server, tag="0.1.0").image_ref == "tripclick-producer:0.1.0"
+    with pytest.raises(Exception, match="TRIPCLICK_PRODUCER_TAG"):
+        DockerProducersResource(servers=server, tag="sha256:short")

@@ -157,7 +157,7 @@ def test_terminating_the_run_kills_the_remote_process(sshd, tmp_path):
     with open(log, "wb") as out:
         child = subprocess.Popen([sys.executable, "-m", "tripclick_assets_tests.remote.probes", json.dumps(spec)],
                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    marker = f"{remote}/runs/bronze-"
+    marker = f"{remote}/runs/params-bronze-"
     try:
         wait_for(lambda: python_drivers(f"{remote}/code/{code_bundle().version}/jobs/bronze.py"), 120, "the driver")
         assert processes_matching(marker)

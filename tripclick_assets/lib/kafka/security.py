@@ -17,5 +17,22 @@ SECURITY_ENV = {
 }
 
 
+# The secrets among them: a container gets NAME_FILE (a file holding the value) instead of NAME.
+SECRET_ENV = ("KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD")
+FILE_SUFFIX = "_FILE"
+
+
+def secret_file_env(secrets: Mapping[str, str], secrets_dir: str) -> dict[str, str]:
+    """``NAME_FILE`` variables pointing at ``secrets_dir/<name>`` for each secret ``NAME``."""
+    return {f"{name}{FILE_SUFFIX}": f"{secrets_dir.rstrip('/')}/{name.lower()}" for name in secrets}
+
+
 def kafka_security_from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    return {setting: environ[name] for name, setting in SECURITY_ENV.items() if environ.get(name)}
+    """librdkafka security settings from ``environ``; a secret may come as ``NAME_FILE`` (its file's content)."""
+    config = {setting: environ[name] for name, setting in SECURITY_ENV.items() if environ.get(name)}
+    for name in SECRET_ENV:
+        path = environ.get(name + FILE_SUFFIX)
+        if path and not environ.get(name):
+            with open(path, encoding="utf-8") as handle:
+                config[SECURITY_ENV[name]] = handle.read().rstrip("\r\n")
+    return config
