@@ -20,3 +20,9 @@ def mart_checks() -> list:
     import tripclick_assets.defs.marts.checks as module
 
     return list(dg.load_asset_checks_from_modules([module]))
+
+
+def ingestion_checks() -> list:
+    import tripclick_assets.defs.ingestion.checks as module
+
+    return list(dg.load_asset_checks_from_modules([module]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from tripclick_assets.lib.kafka.events import EventEncoder, plain_session_digest, session_digest
+from tripclick_assets.lib.kafka.events import EventEncoder, format_event_ts, plain_session_digest, session_digest
 from tripclick_assets.lib.source.reader import MalformedRecord, clean_line, parse_fields
 
 
@@ -31,6 +31,11 @@ class DayShare:
     # This process's part of the server's sessions: local_index of local_count.
     local_index: int = 0
     local_count: int = 1
+    # The days whose clicks the source file holds for the replay: [file_start_ms, file_end_ms), the
+    # month of a month file (None: just this day, a day file). A click of another day of that range
+    # is left to its own day's replay; a click outside it is quarantined (reason other_event_date).
+    file_start_ms: int | None = None
+    file_end_ms: int | None = None
 
     @property
     def shards(self) -> int:
@@ -50,7 +55,19 @@ class EncodedBlock:
     quarantined: list[tuple[int, bytes, str]] = field(default_factory=list)  # (line, bytes, reason)
     lines: int = 0
     other_shards: int = 0  # lines other servers own (not those of this server's other processes)
+    # Lines left to another day's replay of the same file: clicks of another day of a month file, and
+    # (for any but the month's first day) the month file's bad lines and clicks of other months.
     other_dates: int = 0
+
+
+OTHER_EVENT_DATE = "other_event_date"
+
+
+def other_event_date_reason(epoch_ms: int, share: DayShare) -> str:
+    """The quarantine reason of a click of another day: ``other_event_date: <its day> (...)``."""
+    event_ts = format_event_ts(epoch_ms)
+    replayed = format_event_ts(share.day_start_ms)[:10]
+    return f"{OTHER_EVENT_DATE}: {event_ts[:10]} (event_ts {event_ts}) in the file replayed for {replayed}"
 
 
 @lru_cache(maxsize=4)
@@ -67,6 +84,7 @@ def encode_block(share: DayShare, first_line_no: int, block: bytes) -> EncodedBl
     shards, mine, servers, server = share.shards, share.shard, share.server_count, share.server_index
     start, end = share.day_start_ms, share.day_end_ms
     lines = other_shards = other_dates = 0
+    owns_unattributed = share.owns_unattributed
     # block_lines, unrolled: a generator step costs more per line than the checks below.
     for line_no, line in enumerate(block.split(b"\n"), first_line_no):
         if line[-1:] != b"}" and (line := clean_line(line)) is None:
@@ -86,8 +104,10 @@ def encode_block(share: DayShare, first_line_no: int, block: bytes) -> EncodedBl
                 owner = (line_no if digest is None else digest) % shards
                 if owner != mine:
                     other_shards += owner % servers != server
-                elif share.owns_unattributed:
+                elif owns_unattributed:
                     quarantined.append((line_no, line, bad.reason))
+                else:  # a month file's bad line: the month's first day quarantines it
+                    other_dates += 1
                 continue
             session_id, epoch_ms = record[1], record[3]
         else:
@@ -97,8 +117,11 @@ def encode_block(share: DayShare, first_line_no: int, block: bytes) -> EncodedBl
             if digest % shards != mine:
                 other_shards += digest % servers != server
                 continue
-        if not start <= epoch_ms < end:
-            other_dates += 1
+        if not start <= epoch_ms < end:  # the rare path: a click of another day
+            if _left_to_another_day(share, epoch_ms):
+                other_dates += 1
+            else:
+                quarantined.append((line_no, line, other_event_date_reason(epoch_ms, share)))
             continue
         keys.append(session_id.encode())
         values.append(encode(line, record, line_no) if fields is None
@@ -107,3 +130,10 @@ def encode_block(share: DayShare, first_line_no: int, block: bytes) -> EncodedBl
             times.append(epoch_ms)
     out.lines, out.other_shards, out.other_dates = lines, other_shards, other_dates
     return out
+
+
+def _left_to_another_day(share: DayShare, epoch_ms: int) -> bool:
+    """Whether another day's replay of the same file accounts for this click of another day."""
+    if share.file_start_ms is not None and share.file_start_ms <= epoch_ms < share.file_end_ms:
+        return True  # a day of the month file: that day's replay produces it
+    return not share.owns_unattributed  # outside the file's days: the month's first day quarantines it

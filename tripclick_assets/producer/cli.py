@@ -16,7 +16,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka.topics import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka.producer_summary import synthetic_days
 from tripclick_assets.lib.kafka.security import kafka_security_from_env
 from tripclick_assets.lib.source.reader import SourceNotFoundError
 from tripclick_assets.lib.kafka.topics import BrokerUnreachable
@@ -80,10 +81,11 @@ def run(args, log) -> tuple[int, dict | None]:
         return 2, None
     try:
         days = _days(args)
+        generated = []
         if args.synthetic:
             from tripclick_assets.lib.source.synthetic import ensure_days
 
-            ensure_days(
+            generated = ensure_days(
                 args.source, days, seed=args.seed, volume=args.volume,
                 duplicate_rate=args.duplicate_rate, malformed_rate=args.malformed_rate,
                 bot_sessions=args.bot_sessions,
@@ -97,6 +99,8 @@ def run(args, log) -> tuple[int, dict | None]:
             kafka_config=_kafka_options(args.kafka_option), workers=args.workers,
         )
         summary = replay_days(config, days, progress=log)
+        if generated:
+            summary["synthetic_days"] = synthetic_days(generated)
     except (SourceNotFoundError, ValueError) as exc:
         log(f"error: {exc}")
         return 2, None

@@ -17,15 +17,16 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer
 
-from tripclick_assets.lib.kafka.events import DLQ_TOPIC, TOPIC
+from tripclick_assets.lib.kafka.topics import DLQ_TOPIC, TOPIC
 from tripclick_assets.lib.kafka.producer_summary import merge_day_parts
 from tripclick_assets.lib.kafka.topics import ensure_topics
 from tripclick_assets.lib.source.reader import find_day_source, iter_blocks
 from tripclick_assets.producer import local_shards
-from tripclick_assets.producer.blocks import DayShare, EncodedBlock, encode_block
+from tripclick_assets.producer.blocks import OTHER_EVENT_DATE, DayShare, EncodedBlock, encode_block
 
 # A quarantined line is kept whole up to this size; longer ones are cut (the header says so).
 DLQ_MAX_VALUE_BYTES = 16 * 1024
+_OTHER_EVENT_DATE_PREFIX = f"{OTHER_EVENT_DATE}: "
 # librdkafka's local queue (queue.buffering.max.messages); a batch is only handed over whole.
 LOCAL_QUEUE_MESSAGES = 200_000
 
@@ -198,11 +199,15 @@ class _DayReplay:
         config = self.config
         is_month_file = self.source.stem != self.day_str
         day_start = _day_start_ms(self.day)
+        month_start = _day_start_ms(self.day.replace(day=1))
+        next_month = date(self.day.year + self.day.month // 12, self.day.month % 12 + 1, 1)
         share = DayShare(
             day_start_ms=day_start, day_end_ms=day_start + 86_400_000, server=config.server,
             server_index=config.server_index, server_count=config.server_count, source_file=self.source.name,
             owns_unattributed=not is_month_file or self.day.day == 1, keep_times=config.mode == "realtime",
             local_index=self.local_index, local_count=self.local_count,
+            file_start_ms=month_start if is_month_file else None,
+            file_end_ms=_day_start_ms(next_month) if is_month_file else None,
         )
         wall_origin = time.monotonic()
         self._progress_every_s, self._next_progress = progress_every_s, wall_origin + progress_every_s
@@ -288,15 +293,17 @@ class _DayReplay:
         self.quarantined += 1
         self.quarantine_reasons[reason.split(":")[0]] += 1
         name = self.source.name
+        headers = [
+            ("reason", reason.encode("utf-8", "replace")[:1024]),
+            ("source_file", name.encode()), ("source_line", str(line_no).encode()),
+            ("server", self.config.server.encode()), ("event_date", self.day_str.encode()),
+            ("original_bytes", str(len(line)).encode()),
+        ]
+        if reason.startswith(_OTHER_EVENT_DATE_PREFIX):  # a valid click of another day: the day it belongs to
+            headers.append(("line_event_date", reason[len(_OTHER_EVENT_DATE_PREFIX):][:10].encode()))
         self._send(
             self.config.dlq_topic, value=line[:DLQ_MAX_VALUE_BYTES], key=f"{name}:{line_no}".encode(),
-            headers=[
-                ("reason", reason.encode("utf-8", "replace")[:1024]),
-                ("source_file", name.encode()), ("source_line", str(line_no).encode()),
-                ("server", self.config.server.encode()), ("event_date", self.day_str.encode()),
-                ("original_bytes", str(len(line)).encode()),
-            ],
-            on_delivery=self.deliveries.on_dlq,
+            headers=headers, on_delivery=self.deliveries.on_dlq,
         )
 
     def settle(self) -> None:

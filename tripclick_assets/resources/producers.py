@@ -8,6 +8,7 @@ from datetime import date
 import dagster as dg
 from pydantic import Field, field_validator
 
+from tripclick_assets.lib.kafka.producer_summary import synthetic_days
 from tripclick_assets.resources.kafka import KafkaResource
 from tripclick_assets.settings import names_repeat
 
@@ -69,13 +70,14 @@ class LocalProducersResource(ProducersResource):
     synthetic: SyntheticSource = SyntheticSource()
     delivery_timeout_s: float = Field(default=30.0, gt=0)
 
-    def prepare_sources(self, days: list[date]) -> None:
+    def prepare_sources(self, days: list[date]) -> list:
+        """Generate the synthetic days that have no log file yet; returns their GenerationSummary."""
         if not self.synthetic.enabled:
-            return
+            return []
         from tripclick_assets.lib.source.synthetic import ensure_days
 
         s = self.synthetic
-        ensure_days(
+        return ensure_days(
             self.logs_dir, days, seed=s.seed, volume=s.volume, duplicate_rate=s.duplicate_rate,
             malformed_rate=s.malformed_rate, bot_sessions=s.bot_sessions,
         )
@@ -85,7 +87,7 @@ class LocalProducersResource(ProducersResource):
         mode: str = "batch", speedup: float = 24.0,
     ) -> list[dict]:
         """Run every server's producer for ``days``; returns their summaries (one per server)."""
-        self.prepare_sources(days)
+        generated = synthetic_days(self.prepare_sources(days))
         client = dg.PipesSubprocessClient()
         summaries = []
         for index, server in enumerate(self.servers):
@@ -97,5 +99,8 @@ class LocalProducersResource(ProducersResource):
             messages = invocation.get_custom_messages()
             if not messages:
                 raise dg.Failure(f"producer {server} finished without reporting a summary")
-            summaries.append(messages[-1])
+            summary = dict(messages[-1])
+            if generated:  # the days this run generated: the asset marks them synthetic
+                summary["synthetic_days"] = {**summary.get("synthetic_days", {}), **generated}
+            summaries.append(summary)
         return summaries

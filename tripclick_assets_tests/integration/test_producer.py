@@ -202,7 +202,9 @@ def test_month_file_replays_only_the_day_and_quarantines_bad_lines_once(tmp_path
     (tmp_path / "2016-01.json").write_bytes(b"\n".join(lines) + b"\n")
     config = ReplayConfig(logs_dir=tmp_path, bootstrap_servers=broker.bootstrap_servers, topic=topic, dlq_topic=dlq)
     second = replay_days(config, [date(2016, 1, 2)])["days"][0]
-    assert (second["sent"], second["skipped_other_dates"], second["quarantined"]) == (50, 50, 0)
+    # 50 clicks of Jan 1 and the bad line (the month's first day quarantines it) are left to another day
+    assert (second["sent"], second["skipped_other_dates"], second["quarantined"]) == (50, 51, 0)
+    assert second["lines"] == second["sent"] + second["quarantined"] + second["skipped_other_dates"]
     first = replay_days(config, [date(2016, 1, 1)])["days"][0]
     assert (first["sent"], first["quarantined"]) == (50, 1)
     events = [orjson.loads(m.value()) for m in read_all(broker, topic, second["partitions"])]
@@ -314,3 +316,45 @@ def test_a_killed_producer_leaves_no_producer_processes_behind(tmp_path, broker,
         assert alive == [], [c.pid for c in alive]
     finally:
         proc.kill()
+
+
+def test_a_click_of_another_day_in_a_day_file_goes_to_the_dlq_with_the_day_it_belongs_to(tmp_path, broker, topic_names):
+    topic, dlq = topic_names
+    day_ms = 86_400_000
+    lines = [json.dumps(record(i)).encode() for i in range(30)]
+    lines.insert(10, json.dumps(record(98, ms=DAY_START_MS + day_ms + 7)).encode())  # 2016-01-02
+    lines.insert(20, json.dumps(record(99, ms=DAY_START_MS - 1)).encode())           # 2015-12-31
+    logs = write_day(tmp_path, lines)
+    days = []
+    for index in range(2):  # each line is produced, quarantined or left to the other server: none is lost
+        summary = replay_days(ReplayConfig(logs_dir=logs, bootstrap_servers=broker.bootstrap_servers, topic=topic,
+                                           dlq_topic=dlq, server_index=index, server_count=2), [DAY])
+        day = summary["days"][0]
+        assert day["lines"] == 32 == (day["produced"] + day["quarantined"] + day["skipped_other_servers"]
+                                      + day["skipped_other_dates"])
+        days.append(day)
+    assert sum(d["sent"] for d in days) == 30 and sum(d["quarantined"] for d in days) == 2
+    assert sum(d["quarantine_reasons"].get("other_event_date", 0) for d in days) == 2
+    consumer = Consumer(consumer_config(broker.bootstrap_servers))
+    consumer.assign([TopicPartition(dlq, p, 0) for p in range(3)])
+    dead, deadline = [], time.monotonic() + 20
+    while len(dead) < 2 and time.monotonic() < deadline:
+        dead += [m for m in consumer.consume(100, timeout=1) if m.error() is None]
+    consumer.close()
+    headers = sorted((int(h["source_line"]), h["line_event_date"].decode(), h["event_date"].decode(),
+                      h["reason"].decode().split(":")[0]) for h in (dict(m.headers()) for m in dead))
+    assert headers == [(11, "2016-01-02", "2016-01-01", "other_event_date"),
+                       (21, "2015-12-31", "2016-01-01", "other_event_date")]
+
+
+def test_the_cli_says_which_days_it_generated_synthetically(tmp_path, broker, topic_names):
+    topic, dlq = topic_names
+    args = ("--event-date", "2016-01-01", "--source", str(tmp_path), "--topic", topic, "--dlq-topic", dlq,
+            "--bootstrap-servers", broker.bootstrap_servers, "--synthetic", "--volume", "200", "--seed", "5")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert summary["synthetic_days"]["2016-01-01"]["seed"] == 5
+    assert summary["synthetic_days"]["2016-01-01"]["volume"] >= 200
+    again = json.loads(run_cli(*args).stdout.strip().splitlines()[-1])
+    assert "synthetic_days" not in again  # the file already existed: nothing generated

@@ -65,22 +65,63 @@ def test_every_slug_variant_maps_back_to_its_canonical_name():
         ("Infectious Disease", "Infectious Disease"),
         ("infectious diseases", "Infectious Disease"),
         ("Paediatrics", "Pediatrics"),
-        ("gynaecology", "OB-Gyn"),
+        ("Obstetrics & Gynaecology", "OB-Gyn"),
         ("Obstetrics and Gynecology", "OB-Gyn"),
         ("Haematology", "Hematology"),
         ("anaesthesiology", "Anesthesiology"),
         ("Orthopaedics", "Orthopedics"),
         ("Ear, Nose and Throat", "ENT"),
-        ("pulmonology", "Respiratory"),
+        ("paeds", "Pediatrics"),
         ("Respiratory Medicine", "Respiratory"),
-        ("Critical Care", "Intensive Care"),
-        ("cancer", "Oncology"),
+        ("Intensive Care Medicine", "Intensive Care"),
+        ("Orthopaedic Surgery", "Orthopedics"),
         ("allergy_immunology", "Allergy & Immunology"),
         ("  CARDIOLOGY  ", "Cardiology"),
     ],
 )
 def test_real_world_spellings(spelling, canonical):
     assert canonical_area(spelling) == canonical
+
+
+# Each is a different area from the canonical name it used to be merged into (diabetes into
+# Endocrinology, hepatology into Gastroenterology, ...): it keeps its own name.
+DISTINCT_AREAS = (
+    "Diabetes", "diabetes and endocrinology", "Endocrinology and Diabetes", "Hepatology",
+    "Gastroenterology & Hepatology", "Mental Health", "Kidney", "Renal", "Renal Medicine",
+    "Obstetrics", "Gynaecology", "gynecology", "Women's Health", "Child Health", "Cancer",
+    "Cancer Care", "General Surgery", "Infection", "Cardiovascular", "Cardiovascular Disease",
+    "Accident and Emergency", "A&E", "Emergency Care", "Sports and Exercise Medicine",
+    "General Practice", "Family Medicine", "GP", "Eye", "Otolaryngology", "Otorhinolaryngology",
+    "Pulmonology", "Pulmonary Medicine", "Respirology", "Chest Medicine", "Elderly Care",
+    "Gerontology", "Critical Care", "ICU", "Oral Health", "Pharmacist", "Clinical Pharmacy",
+    "Trauma and Orthopaedics", "Imaging", "Diagnostic Imaging", "Anaesthesia", "Anaesthetics",
+    "Allergy", "Immunology", "Clinical Immunology",
+)
+
+
+@pytest.mark.parametrize("area", DISTINCT_AREAS)
+def test_a_different_area_keeps_its_own_name(area):
+    assert canonical_area(f" {area} ") == area
+    assert not is_known(area)
+
+
+def test_no_alias_key_is_the_key_of_a_distinct_area():
+    assert not {normalize_key(a) for a in DISTINCT_AREAS} & set(ALIASES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (["Cardiology", "obgyn", "Ear, Nose and Throat"], ["Cardiology", "OB-Gyn", "ENT"]),
+        ('["Cardiology", "obgyn", "Ear, Nose and Throat"]', ["Cardiology", "OB-Gyn", "ENT"]),
+        (["Diabetes", "", "  ", None, 7, "Diabetes", "endocrinology"], ["Diabetes", "Endocrinology"]),
+        ([], []),
+        ("[]", []),
+        ("[not json", ["[not json"]),
+    ],
+)
+def test_clinical_areas_given_as_a_json_list_are_read_as_a_list(raw, expected):
+    assert parse_clinical_areas(raw) == expected
 
 
 def test_blank_and_unknown_spellings():

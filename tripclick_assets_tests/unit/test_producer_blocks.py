@@ -118,3 +118,69 @@ def test_worker_counts_are_checked():
     assert ReplayConfig(logs_dir=".", bootstrap_servers="x", workers=3).processes_for(big) == 4
     assert ReplayConfig(logs_dir=".", bootstrap_servers="x", workers=3).processes_for(1024) == 1
     assert ReplayConfig(logs_dir=".", bootstrap_servers="x", workers=0).processes_for(big) == 1
+
+
+DAY_MS = 86_400_000
+
+
+def click(ms: int, session: str, doc: int) -> bytes:
+    return (f'{{"DateCreated":"/Date({ms})/","SessionId":"{session}","DocumentId":{doc},"Url":"u","Title":"t",'
+            f'"DOI":"","ClinicalAreas":"","Keywords":"","Documents":[]}}').encode()
+
+
+def accounted(got: dict) -> int:
+    return len(got["values"]) + len(got["quarantined"]) + got["other_shards"] + got["other_dates"]
+
+
+def flatten_all(path, day_share, block_bytes=4096) -> dict:
+    blocks = [encode_block(day_share, *block) for block in iter_blocks(path, block_bytes)]
+    out = flatten(blocks)
+    out["other_dates"] = sum(b.other_dates for b in blocks)
+    return out
+
+
+def test_a_click_of_another_day_in_a_day_file_is_quarantined_with_its_day_never_skipped(tmp_path):
+    lines = [click(DAY_START_MS + i * 1000, f"s{i % 7}", i) for i in range(60)]
+    lines[10] = click(DAY_START_MS + DAY_MS + 5, "s3", 1010)  # the next day
+    lines[20] = click(DAY_START_MS - 1, "s4", 1020)  # the previous day, last millisecond
+    path = tmp_path / "2016-01-01.json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    alone = flatten_all(path, share(path))
+    assert [(n, r.split(":")[0]) for n, _, r in alone["quarantined"]] == [(11, "other_event_date"),
+                                                                           (21, "other_event_date")]
+    reasons = [r for _, _, r in alone["quarantined"]]
+    assert reasons[0].startswith("other_event_date: 2016-01-02 ") and reasons[1].startswith("other_event_date: 2015-12-31 ")
+    assert alone["quarantined"][0][1] == lines[10]  # the line as read
+    assert alone["other_dates"] == 0 and len(alone["values"]) == 58
+    assert alone["lines"] == accounted(alone) == 60
+    # Over servers and processes: each other-day line is quarantined once, by the owner of its session.
+    parts = [flatten_all(path, share(path, i, 2, local=(j, 2))) for i in range(2) for j in range(2)]
+    assert sorted(q for p in parts for q in p["quarantined"]) == sorted(alone["quarantined"])
+    servers = [flatten_all(path, share(path, i, 2)) for i in range(2)]
+    for s in servers:
+        assert s["lines"] == accounted(s) == 60
+
+
+def test_a_month_file_leaves_its_other_days_to_their_replays_and_quarantines_other_months_once(tmp_path):
+    jan1, jan2 = DAY_START_MS, DAY_START_MS + DAY_MS
+    lines = [click(jan1 + i, f"s{i % 5}", i) for i in range(10)] + [click(jan2 + i, f"s{i % 5}", 100 + i) for i in range(10)]
+    lines += [click(jan1 - 1, "s1", 500), b"{not json"]  # a click of December, a bad line
+    path = tmp_path / "2016-01.json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    feb1 = DAY_START_MS + 31 * DAY_MS
+
+    def month_share(day_start, first_day, index=0, count=1):
+        return DayShare(day_start_ms=day_start, day_end_ms=day_start + DAY_MS, server=f"server{index}",
+                        server_index=index, server_count=count, source_file=path.name,
+                        owns_unattributed=first_day, file_start_ms=jan1, file_end_ms=feb1)
+
+    first = flatten_all(path, month_share(jan1, True))
+    second = flatten_all(path, month_share(jan2, False))
+    assert (len(first["values"]), first["other_dates"]) == (10, 10)
+    assert [r.split(":")[0] for _, _, r in first["quarantined"]] == ["other_event_date", "invalid JSON"]
+    assert (len(second["values"]), second["quarantined"], second["other_dates"]) == (10, [], 12)
+    for got in (first, second):
+        assert got["lines"] == accounted(got) == 22
+    for index in range(3):  # per server too
+        got = flatten_all(path, month_share(jan2, False, index, 3))
+        assert got["lines"] == accounted(got) == 22

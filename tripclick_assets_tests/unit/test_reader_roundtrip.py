@@ -37,7 +37,7 @@ def test_generated_day_reads_back_exactly(tmp_path):
     events = [build_event(r, server="s", source_file=path.name, source_line=n) for n, r in good]
     assert {e["event_date"] for e in events} == {"2016-05-04"}
     assert len({e["dedup_key"] for e in events}) == summary.volume  # duplicates share their key
-    articles = load_articles(tmp_path / "allarticles.txt")
+    articles = load_articles(tmp_path / "allarticles.txt").articles
     assert all(articles[r.document_id].title == r.raw["Title"] for _, r in good)
     assert all(isinstance(parse_documents(r.raw["Documents"]), list) for _, r in good)
 

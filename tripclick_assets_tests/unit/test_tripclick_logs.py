@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 
 from tripclick_assets.lib.source.reader import (
+    Article,
     MAX_LINE_BYTES,
     MalformedRecord,
     SourceNotFoundError,
@@ -137,13 +138,72 @@ def test_allarticles(tmp_path):
     path = tmp_path / "allarticles.txt"
     path.write_text("id\ttitle\turl\n8944284\tTravel immunizations: Hepatitis A\thttp://cks.nice.org.uk/x\n"
                     "12\tA \"quoted\" title\thttp://e/12\nnot-a-row\n", encoding="utf-8")
-    articles = load_articles(path)
+    result = load_articles(path)
+    articles = result.articles
     assert articles[8944284].title == "Travel immunizations: Hepatitis A"
     assert articles[12].title == 'A "quoted" title' and articles[12].url == "http://e/12"
     assert len(articles) == 2
+    assert result.skipped == {"no_id": 1} and result.repaired == {} and result.declared_rows is None
     (tmp_path / "bad.txt").write_text("a\tb\tc\n")
     with pytest.raises(ValueError, match="header"):
         load_articles(tmp_path / "bad.txt")
+
+
+# allarticles.txt as the real dump has it (ir_datasets documents each quirk), written by hand.
+DUMP_ARTICLES = (
+    b"id\ttitle\turl\r\n"
+    b"101\tPlain title\thttp://www.ncbi.nlm.nih.gov/pubmed/101\r\n"
+    b"102\tTitle with\ta tab inside\thttps://www.nice.org.uk/guidance/ng102\r\n"
+    b"103\tTitle split\r\n"
+    b"over three\tlines, with a tab\r\n"
+    b"and the URL at the end\thttp://example.org/103\r\n"
+    b"104\tUnderscore URL\t_http://example.org/104\r\n"
+    b"105\tTruncated scheme\tttp://example.org/105\r\n"
+    b"106\tA local file\tfile:///C:/Trip/docs/106.pdf\r\n"
+    b"107\tAn id without a URL\r\n"
+    b"108\tNext after the missing URL\thttp://example.org/108\r\n"
+    b"109\tInvalid \xff byte\thttp://example.org/109\r\n"
+    b"101\tA second row for 101\thttp://example.org/dup\r\n"
+    b"99999999999999999999\tAn id beyond int64\thttp://example.org/big\r\n"
+    b"110\tAnother id without a URL\r\n"
+    b"\r\n"
+    b"(12 rows affected)\r\n"
+)
+
+
+def test_allarticles_as_the_dump_has_it_keeps_every_article_that_can_be_kept(tmp_path):
+    path = tmp_path / "allarticles.txt"
+    path.write_bytes(b"orphan text before any record\n" + DUMP_ARTICLES.split(b"\r\n", 1)[1])
+    with pytest.raises(ValueError, match="header"):  # neither the header nor a record first: not the file
+        load_articles(path)
+    path.write_bytes(DUMP_ARTICLES.replace(b"101\tPlain", b"stray line outside any record\r\n101\tPlain"))
+    result = load_articles(path)
+    a = result.articles
+    assert sorted(a) == list(range(101, 111))
+    assert (a[101].title, a[101].url) == ("Plain title", "http://www.ncbi.nlm.nih.gov/pubmed/101")  # first row wins
+    assert (a[102].title, a[102].url) == ("Title with\ta tab inside", "https://www.nice.org.uk/guidance/ng102")
+    assert a[103].title == "Title split\nover three\tlines, with a tab\nand the URL at the end"
+    assert a[103].url == "http://example.org/103"
+    assert a[104].url == "http://example.org/104" and a[105].url == "http://example.org/105"
+    assert (a[106].title, a[106].url) == ("A local file", "file:///C:/Trip/docs/106.pdf")
+    assert (a[107].title, a[107].url) == ("An id without a URL", "")
+    assert (a[108].title, a[108].url) == ("Next after the missing URL", "http://example.org/108")
+    assert a[109].title == "Invalid \ufffd byte"
+    assert (a[110].title, a[110].url) == ("Another id without a URL", "")
+    assert result.skipped == {"no_id": 1, "duplicate_id": 1, "id_out_of_range": 1}
+    assert result.repaired == {"title_with_tabs": 2, "title_with_line_breaks": 1, "url_prefix_underscore": 1,
+                               "url_prefix_ttp": 1, "file_url": 1, "no_url": 2, "invalid_utf8": 1}
+    assert result.declared_rows == 12
+    # Every row the footer declares is a kept article or a skipped record.
+    assert len(a) + result.skipped["duplicate_id"] + result.skipped["id_out_of_range"] == result.declared_rows
+
+
+def test_allarticles_without_header_or_trailing_newline(tmp_path):
+    path = tmp_path / "allarticles.txt"
+    path.write_bytes(b"7\tNo header\thttp://e/7\n8\tLast, no URL, no newline")
+    result = load_articles(path)
+    assert result.articles == {7: Article(7, "No header", "http://e/7"), 8: Article(8, "Last, no URL, no newline", "")}
+    assert result.repaired == {"no_url": 1}
 
 
 def _reference_lines(path):

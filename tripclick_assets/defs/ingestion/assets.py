@@ -52,13 +52,24 @@ def tripclick_raw_logs(
 
 
 def day_metadata(values: dict) -> dict:
-    return {
+    """A day's partition metadata: every source line accounted for (the ingestion checks read it)."""
+    metadata = {
         "dagster/row_count": values["sent"],
         "acknowledged": values["sent"],
+        "produced": values["produced"],
         "quarantined": values["quarantined"],
         "log_lines": values["lines"],
+        "other_days_lines": values["other_days_lines"],
+        "other_servers_lines": values["other_servers_lines"],
         "acknowledged_by_server": dg.MetadataValue.json(values["servers"]),
+        "lines_by_server": dg.MetadataValue.json(values["by_server"]),
         "quarantine_reasons": dg.MetadataValue.json(values["quarantine_reasons"]),
         # bronze_events reads exactly these ranges
         "offset_ranges": dg.MetadataValue.json(values["offset_ranges"]),
     }
+    generated = values.get("synthetic")
+    if generated:  # this run generated the day's file: synthetic data, not the dump
+        metadata["synthetic"] = True
+        metadata["synthetic_seed"] = generated["seed"]
+        metadata["synthetic_generation"] = dg.MetadataValue.json(generated)
+    return metadata

@@ -26,6 +26,7 @@ Spark jobs can all import it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 
@@ -89,82 +90,54 @@ def normalize_key(spelling: str) -> str:
 
 # Variant spellings, written readably (any case / punctuation): normalize_key turns each
 # into its lookup key. The canonical name itself is added automatically.
+#
+# The rule (DESIGN section 2): an alias is only *another spelling of the same name*: case,
+# punctuation, spacing, slug or snake_case; singular, plural or the adjective of the name's own
+# word (pediatric, orthopaedic); British or American spelling; a clipping or initialism of the
+# name or its written-out form (gastro, paeds, ENT for ear nose and throat, OB-Gyn for obstetrics
+# and gynaecology); the name with the generic word "medicine" (or "surgery" for orthopaedic
+# surgery) added. A different name is a different area, even a related or overlapping one:
+# diabetes, hepatology, mental health, kidney, renal, cancer, critical care, pulmonology,
+# otolaryngology, family medicine, immunology, gynaecology on its own, ... are not listed here
+# and reach the marts under their own names.
 _VARIANTS: dict[str, tuple[str, ...]] = {
-    "Endocrinology": (
-        "endocrine", "endocrinology and diabetes", "diabetes and endocrinology",
-        "diabetes & endocrinology", "diabetes",
-    ),
-    "Pediatrics": (
-        "paediatrics", "pediatric", "paediatric", "paeds", "peds", "child health",
-    ),
-    "Gastroenterology": (
-        "gastro", "gastroenterology and hepatology", "gastroenterology & hepatology",
-        "hepatology",
-    ),
+    "Endocrinology": ("endocrine",),
+    "Pediatrics": ("paediatrics", "pediatric", "paediatric", "paeds", "peds"),
+    "Gastroenterology": ("gastro",),
     "OB-Gyn": (
         "ob/gyn", "obgyn", "obs & gynae", "obs and gynae", "obs/gyn", "ob-gyne",
         "obstetrics and gynecology", "obstetrics and gynaecology",
         "obstetrics & gynecology", "obstetrics & gynaecology", "obstetrics/gynecology",
-        "obstetrics", "gynecology", "gynaecology", "women's health",
     ),
-    "Oncology": ("cancer", "oncology/cancer", "cancer care"),
-    "Surgery": ("general surgery", "surgical"),
+    "Oncology": (),
+    "Surgery": ("surgical",),
     "Neurology": ("neurological", "neuro"),
-    "Infectious Disease": (
-        "infectious diseases", "infectious_disease", "infection", "infections",
-        "infectious disease medicine",
-    ),
-    "Cardiology": ("cardiovascular", "cardiovascular medicine", "cardiovascular disease"),
+    "Infectious Disease": ("infectious diseases", "infectious_disease", "infectious disease medicine"),
+    "Cardiology": (),
     "Rheumatology": ("rheum",),
-    "Emergency Medicine": (
-        "emergency_medicine", "emergency", "emergency care", "accident and emergency",
-        "a&e",
-    ),
-    "Sports Medicine": (
-        "sports_medicine", "sport medicine", "sports and exercise medicine",
-        "sport and exercise medicine",
-    ),
+    "Emergency Medicine": ("emergency_medicine", "emergency"),
+    "Sports Medicine": ("sports_medicine", "sport medicine"),
     "Public Health": ("public_health", "public health medicine"),
-    "Primary Care": (
-        "primary_care", "general practice", "family medicine", "family practice", "gp",
-    ),
-    "Psychiatry": ("mental health", "psychiatric"),
+    "Primary Care": ("primary_care",),
+    "Psychiatry": ("psychiatric",),
     "Dermatology": ("derm",),
-    "Nephrology": ("renal", "renal medicine", "kidney"),
+    "Nephrology": (),
     "Urology": (),
-    "Ophthalmology": ("opthalmology", "eye", "eyes", "ophthalmic"),
-    "ENT": (
-        "ear nose and throat", "ear, nose and throat", "ear nose & throat",
-        "otolaryngology", "otorhinolaryngology", "otolaryngology - head and neck surgery",
-    ),
-    "Respiratory": (
-        "respiratory medicine", "pulmonology", "pulmonary", "pulmonary medicine",
-        "respirology", "chest medicine",
-    ),
-    "Geriatrics": (
-        "geriatric medicine", "geriatric", "elderly care", "care of the elderly",
-        "gerontology",
-    ),
+    "Ophthalmology": ("opthalmology", "ophthalmic"),
+    "ENT": ("ear nose and throat", "ear, nose and throat", "ear nose & throat"),
+    "Respiratory": ("respiratory medicine",),
+    "Geriatrics": ("geriatric medicine", "geriatric"),
     "Hematology": ("haematology",),
-    "Intensive Care": (
-        "intensive_care", "critical care", "critical care medicine",
-        "intensive care medicine", "icu",
-    ),
-    "Dentistry": ("dental", "oral health"),
+    "Intensive Care": ("intensive_care", "intensive care medicine"),
+    "Dentistry": ("dental",),
     "Nursing": (),
-    "Pharmacy": ("pharmacist", "clinical pharmacy"),
+    "Pharmacy": (),
     "Orthopedics": (
-        "orthopaedics", "orthopedic", "orthopaedic", "orthopedic surgery",
-        "orthopaedic surgery", "trauma and orthopaedics",
+        "orthopaedics", "orthopedic", "orthopaedic", "orthopedic surgery", "orthopaedic surgery",
     ),
-    "Radiology": ("diagnostic imaging", "imaging"),
-    "Anesthesiology": (
-        "anaesthesiology", "anesthesia", "anaesthesia", "anesthetics", "anaesthetics",
-    ),
-    "Allergy & Immunology": (
-        "allergy and immunology", "allergy_immunology", "allergy/immunology",
-        "allergy", "immunology", "clinical immunology",
-    ),
+    "Radiology": (),
+    "Anesthesiology": ("anaesthesiology",),
+    "Allergy & Immunology": ("allergy and immunology", "allergy_immunology", "allergy/immunology"),
 }
 
 
@@ -237,19 +210,37 @@ def is_known(spelling: str) -> bool:
     return normalize_key(spelling) in ALIASES
 
 
-def parse_clinical_areas(raw: str | None) -> list[str]:
+def _parts(raw: object) -> list[str]:
+    """The spellings of a raw value: a JSON list's strings, else the comma-separated parts."""
+    if isinstance(raw, str) and raw[:1] == "[":
+        try:
+            parsed = json.loads(raw)  # a list stored as JSON text (bronze keeps non-strings so)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            raw = parsed
+    if isinstance(raw, list):
+        # Each item is one whole spelling ("Ear, Nose and Throat" stays one); non-strings are ignored.
+        return [item for item in raw if isinstance(item, str)]
+    if isinstance(raw, str):
+        return raw.split(",")
+    return []
+
+
+def parse_clinical_areas(raw: str | list | None) -> list[str]:
     """Split a raw ``ClinicalAreas`` value into canonical names.
 
-    Splits on commas, skips blank parts (the usual leading comma, doubled commas),
-    canonicalises each part with :func:`canonical_area` and removes duplicates keeping the
-    first-seen order: ``",obgyn,OB-Gyn,Cardiology"`` -> ``["OB-Gyn", "Cardiology"]``.
-    ``None`` and ``""`` give ``[]``.
+    A string is split on commas; a JSON list (the list itself, or its JSON text as bronze stores
+    it) is read as a list, each string item one spelling. Blank parts are skipped (the usual
+    leading comma, doubled commas), each part is canonicalised with :func:`canonical_area` and
+    duplicates are removed keeping the first-seen order: ``",obgyn,OB-Gyn,Cardiology"`` ->
+    ``["OB-Gyn", "Cardiology"]``. ``None``, ``""`` and ``[]`` give ``[]``.
     """
     if not raw:
         return []
     result: list[str] = []
     seen: set[str] = set()
-    for part in raw.split(","):
+    for part in _parts(raw):
         area = canonical_area(part)
         if area is not None and area not in seen:
             seen.add(area)

@@ -8,8 +8,8 @@ callers quarantine the latter, nothing is dropped silently.
 
 from __future__ import annotations
 
-import csv
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -205,19 +205,128 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 class Article:
     document_id: int
     title: str
-    url: str
+    url: str  # "" when the dump has no URL for the id
 
 
-def load_articles(path: Path) -> dict[int, Article]:
-    """``allarticles.txt`` (TSV with header ``id title url``) as a dict by document id."""
+@dataclass(frozen=True)
+class ArticlesRead:
+    """What :func:`load_articles` made of ``allarticles.txt``.
+
+    ``articles``: every article that could be kept, by id. ``skipped``: what could not be kept,
+    by reason (``no_id``: a line outside any record, ``duplicate_id``: a second record of a kept
+    id, ``id_out_of_range``: an id beyond int64). ``repaired``: records kept after fixing a
+    quirk, by quirk. ``declared_rows``: N of the trailing ``(N rows affected)`` line, if any.
+    """
+
+    articles: dict[int, Article]
+    skipped: dict[str, int]
+    repaired: dict[str, int]
+    declared_rows: int | None = None
+
+
+_ARTICLES_HEADER = ["id", "title", "url"]
+# A record starts with its numeric id and a tab; anything else continues the open record's title.
+_ARTICLE_START = re.compile(r"(\d+)\t(.*)", re.DOTALL)
+_ROWS_AFFECTED = re.compile(r"\((\d+) rows? affected\)")
+
+
+def _article_url(field: str) -> tuple[str, str | None] | None:
+    """(url, the quirk repaired or None) when ``field`` is a URL as the dump writes them, else None."""
+    if field.startswith(("http://", "https://")):
+        return field, None
+    if field.startswith("file:///"):
+        return field, "file_url"  # a local path (file:///C:...), kept as it is
+    if field.startswith(("_http://", "_https://")):
+        return field[1:], "url_prefix_underscore"
+    if field.startswith(("ttp://", "ttps://")):
+        return "h" + field, "url_prefix_ttp"
+    return None
+
+
+class _OpenArticle:
+    __slots__ = ("document_id", "lines")
+
+    def __init__(self, document_id: int, first: str):
+        self.document_id, self.lines = document_id, [first]
+
+
+def load_articles(path: Path) -> ArticlesRead:
+    """``allarticles.txt`` (TSV, header ``id title url``) as the real dump has it.
+
+    The quirks (ir_datasets documents them): a header line; a trailing ``(N rows affected)``
+    line; titles holding tabs and line breaks, so a record may span lines (a record is an id and a
+    tab at the start of a line, up to the line whose last tab-separated field is a URL; the title
+    is the text in between, its tabs and line breaks kept, surrounding whitespace stripped); URLs
+    written ``_http...`` or ``ttp://...`` (repaired) or ``file:///C:...`` (kept); ids without a
+    URL (kept with ``url=""``: the next record's id, the footer or the end of the file closes
+    them). Lines are split on ``\\n`` only and decoded as UTF-8 with invalid bytes replaced
+    (counted in ``repaired["invalid_utf8"]``). The first row of an id wins.
+
+    Raises ``ValueError`` when the first line is neither the header nor a record: not such a file.
+    """
     articles: dict[int, Article] = {}
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None or [h.strip().lower() for h in header[:3]] != ["id", "title", "url"]:
-            raise ValueError(f"{path}: expected a header 'id<TAB>title<TAB>url', got {header!r}")
-        for row in reader:
-            if len(row) >= 3 and row[0].strip().isdigit():
-                doc_id = int(row[0])
-                articles[doc_id] = Article(doc_id, row[1], row[2])
-    return articles
+    skipped: Counter[str] = Counter()
+    repaired: Counter[str] = Counter()
+    declared_rows: int | None = None
+    pending: _OpenArticle | None = None
+
+    def close(record: _OpenArticle, url: str, quirk: str | None) -> None:
+        title = "\n".join(record.lines).strip()
+        if "\n" in title:
+            repaired["title_with_line_breaks"] += 1
+        if "\t" in title:
+            repaired["title_with_tabs"] += 1
+        if quirk:
+            repaired[quirk] += 1
+        if record.document_id > MAX_DOCUMENT_ID:
+            skipped["id_out_of_range"] += 1
+        elif record.document_id in articles:
+            skipped["duplicate_id"] += 1
+        else:
+            articles[record.document_id] = Article(record.document_id, title, url)
+
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line = raw.decode("utf-8", errors="replace")
+                repaired["invalid_utf8"] += 1
+            line = line.rstrip("\n").rstrip("\r")
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+                if [h.strip().lower() for h in line.split("\t")] == _ARTICLES_HEADER:
+                    continue
+                if _ARTICLE_START.match(line) is None:
+                    raise ValueError(f"{path}: expected a header 'id<TAB>title<TAB>url', got {line[:200]!r}")
+            stripped = line.strip()
+            footer = _ROWS_AFFECTED.fullmatch(stripped)
+            if footer is not None:
+                declared_rows = int(footer.group(1))
+            start = None if footer is not None else _ARTICLE_START.match(line)
+            if footer is not None or start is not None:
+                if pending is not None:  # an id without a URL
+                    close(pending, "", "no_url")
+                    pending = None
+                if start is None:
+                    continue
+                pending = _OpenArticle(int(start.group(1)), start.group(2))
+                text = start.group(2)
+            elif pending is None:
+                if stripped:
+                    skipped["no_id"] += 1
+                continue
+            else:
+                pending.lines.append(line)
+                text = line
+            # Does this line end the record? Its last tab-separated field is the URL.
+            head, tab, last = text.rstrip().rpartition("\t")
+            found = _article_url(last)
+            if found is None:
+                continue
+            pending.lines[-1] = head if tab else ""
+            close(pending, *found)
+            pending = None
+    if pending is not None:
+        close(pending, "", "no_url")
+    return ArticlesRead(articles, dict(skipped), dict(repaired), declared_rows)
