@@ -31,7 +31,8 @@ if __name__ == "__main__":
     from tripclick_assets.lib.source.reader import iter_blocks, iter_lines, parse_record
     from tripclick_assets.producer.blocks import DayShare, encode_block
     from tripclick_assets.producer.local_shards import default_workers
-    from tripclick_assets.producer.replay import ReplayConfig, producer_config, replay_days
+    from tripclick_assets.producer.config import ReplayConfig, producer_config
+    from tripclick_assets.producer.replay import replay_days
 
 TARGET_RATIO = 0.5
 REPLAY_TOPIC = "bench_replay"

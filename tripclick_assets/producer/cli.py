@@ -21,7 +21,8 @@ from tripclick_assets.lib.kafka.producer_summary import synthetic_days
 from tripclick_assets.lib.kafka.security import kafka_security_from_env
 from tripclick_assets.lib.source.reader import SourceNotFoundError
 from tripclick_assets.lib.kafka.topics import BrokerUnreachable
-from tripclick_assets.producer.replay import ReplayConfig, replay_days
+from tripclick_assets.producer.config import ReplayConfig
+from tripclick_assets.producer.replay import replay_days
 
 
 def build_parser() -> argparse.ArgumentParser:

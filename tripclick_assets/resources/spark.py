@@ -5,14 +5,15 @@ from __future__ import annotations
 import importlib
 import time
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from typing import TYPE_CHECKING
+from tripclick_assets.spark_jobs._session import local_spark_config
 
 if TYPE_CHECKING:  # the job contracts (msgspec) load when a step runs
     from tripclick_assets.lib.spark.jobs import JobParams, R
-from tripclick_assets.spark_jobs._session import local_spark_config
 
 
 class SparkResource(dg.ConfigurableResource):

@@ -11,8 +11,6 @@ job's result comes back as a Pipes custom message.
 from __future__ import annotations
 
 import collections
-import functools
-import hashlib
 import io
 import json
 import os
@@ -22,66 +20,24 @@ import socket
 import string
 import time
 import uuid
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field, field_validator
 
-from typing import TYPE_CHECKING
+from tripclick_assets.resources._pipes import PipesLineReader, RemoteOutput
+from tripclick_assets.resources.spark import SparkResource
+from tripclick_assets.resources.spark_code import CodeBundle, code_bundle
 
 if TYPE_CHECKING:  # the job contracts (msgspec) load when a step runs
     from tripclick_assets.lib.spark.jobs import JobParams, R
-from tripclick_assets.resources._pipes import PipesLineReader, RemoteOutput
-from tripclick_assets.resources.spark import SparkResource
 
 DEFAULT_COMMAND = "spark-submit --py-files {code_zip} {job_script} --params-file {params_file}"
 PLACEHOLDERS = {"code_dir", "code_zip", "job_script", "params_file", "job", "version", "docker_env"}
 PGID_MARKER = "tripclick-remote-pgid "
 CODE_MISMATCH_STATUS = 97
 PARAMS_PREFIX = "params-"  # <remote_dir>/runs/params-<job>-<uuid>.json: what the sweep may remove
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-@dataclass(frozen=True)
-class CodeBundle:
-    """The files shipped to the Spark host: relative path -> bytes, and the version naming them."""
-
-    files: dict[str, bytes]
-    version: str
-
-    def sha256(self) -> dict[str, str]:
-        return {path: hashlib.sha256(data).hexdigest() for path, data in self.files.items()}
-
-    def check_command(self, code_dir: str) -> str:
-        """Shell that exits 0 only when every shipped file under ``code_dir`` has the expected hash."""
-        lines = "".join(f"{digest}  {posixpath.join(code_dir, path)}\n" for path, digest in sorted(self.sha256().items()))
-        return f"printf %s {shlex.quote(lines)} | sha256sum --status -c - 2>/dev/null"
-
-
-@functools.cache
-def code_bundle() -> CodeBundle:
-    """The installed tripclick_assets package as a reproducible zip, plus spark_jobs/<job>.py as entry scripts."""
-    import tripclick_assets
-
-    package = Path(tripclick_assets.__file__).parent
-    buffer = io.BytesIO()
-    jobs = {}
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package.rglob("*.py")):
-            relative = path.relative_to(package.parent).as_posix()
-            data = path.read_bytes()
-            info = zipfile.ZipInfo(relative, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-            if path.parent.name == "spark_jobs" and not path.name.startswith("_"):
-                jobs[f"jobs/{path.name}"] = data
-    zipped = buffer.getvalue()
-    return CodeBundle(files={"tripclick_assets.zip": zipped, **jobs}, version=hashlib.sha256(zipped).hexdigest()[:16])
-
-
 def load_private_key(value: str, passphrase: str | None = None):
     """A paramiko key from a file path or from the key text itself (OpenSSH or PEM; ed25519, ECDSA, RSA)."""
     import paramiko

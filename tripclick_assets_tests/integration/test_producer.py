@@ -11,7 +11,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from tripclick_assets.lib.kafka.ranges import OffsetRange, consumer_config, read_range
-from tripclick_assets.producer.replay import ReplayConfig, replay_days
+from tripclick_assets.producer.config import ReplayConfig
+from tripclick_assets.producer.replay import replay_days
 from tripclick_assets_tests.conftest import free_port
 
 DAY = date(2016, 1, 1)

@@ -10,7 +10,8 @@ import pytest
 from tripclick_assets import settings
 from tripclick_assets_tests.defs_support import load_defs
 from tripclick_assets.resources.docker_producers import DockerProducersResource, DockerServer
-from tripclick_assets.resources.ssh_spark import SSHSparkResource, code_bundle
+from tripclick_assets.resources.spark_code import code_bundle
+from tripclick_assets.resources.ssh_spark import SSHSparkResource
 
 BASE_ENV = {
     "TRIPCLICK_ENV": "prod",

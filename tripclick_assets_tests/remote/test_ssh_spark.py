@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 
 from tripclick_assets.lib.lake.store import LakeLocation
-from tripclick_assets.resources.ssh_spark import code_bundle
+from tripclick_assets.resources.spark_code import code_bundle
 from tripclick_assets_tests.remote.probes import spark_probe, spark_probe_retried, spark_run_config
 from tripclick_assets_tests.remote.servers import REPO, DroppableProxy, processes_matching, wait_for
 from tripclick_assets_tests.remote.support import ssh_spark

@@ -8,7 +8,7 @@ from tripclick_assets.lib.kafka.events import build_event, encode_event, session
 from tripclick_assets.lib.source.synthetic import generate_day
 from tripclick_assets.lib.source.reader import MalformedRecord, iter_blocks, iter_lines, parse_record
 from tripclick_assets.producer.blocks import DayShare, encode_block
-from tripclick_assets.producer.replay import ReplayConfig
+from tripclick_assets.producer.config import ReplayConfig
 
 DAY = date(2016, 1, 1)
 DAY_START_MS = 1451606400000
