@@ -13,11 +13,14 @@ SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 def with_ssl(url: str, sslmode: str | None, sslrootcert: str | None) -> str:
     """``url`` with ``sslmode``/``sslrootcert`` query parameters added (those already in the URL win)."""
     parts = urlsplit(url)
+    if not parts.scheme.startswith(("postgresql", "postgres")):
+        return url  # e.g. a sqlite:// catalog in tests: no TLS to add
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    for key, value in (("sslmode", sslmode), ("sslrootcert", sslrootcert)):
-        if value and key not in query:
-            query[key] = value
-    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
+    added = {key: value for key, value in (("sslmode", sslmode), ("sslrootcert", sslrootcert))
+             if value and key not in query}
+    if not added:
+        return url
+    return urlunsplit(parts._replace(query=urlencode({**query, **added}, safe="/")))
 
 
 class PostgresResource(dg.ConfigurableResource):

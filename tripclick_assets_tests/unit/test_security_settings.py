@@ -27,3 +27,14 @@ def test_the_explicit_setting_binds_outside_loopback_with_a_warning(monkeypatch,
     with caplog.at_level(logging.WARNING, logger="tripclick_assets.settings"):
         assert settings.local_settings().host == "0.0.0.0"
     assert any("outside loopback" in r.getMessage() for r in caplog.records)
+
+
+def test_tls_parameters_reach_postgres_urls_only_and_never_override_the_url():
+    from tripclick_assets.resources.postgres import with_ssl
+
+    assert with_ssl("postgresql://u:p@gold:5432/db", "verify-full", "/ca.pem") == \
+        "postgresql://u:p@gold:5432/db?sslmode=verify-full&sslrootcert=/ca.pem"
+    assert with_ssl("postgresql://u:p@gold/db?sslmode=require", "verify-full", None) == \
+        "postgresql://u:p@gold/db?sslmode=require"
+    assert with_ssl("sqlite:////tmp/lake/catalog.db", "verify-full", None) == "sqlite:////tmp/lake/catalog.db"
+    assert with_ssl("postgresql://u:p@gold/db", None, None) == "postgresql://u:p@gold/db"
