@@ -76,10 +76,21 @@ def lake_check(*, asset: dg.AssetKey, name: str, description: str, blocking: boo
     return decorator
 
 
-def mart_check(*, asset: dg.AssetKey, name: str, description: str, blocking: bool = False):
-    """A partitioned check whose rule is ``rule(context, day, lake, connection) -> Verdict``."""
+MART_AUDIT_RULES: dict[str, Callable] = {}
+"""Every mart rule, run on the load's candidate schema before it is published (WAP)."""
+
+
+def mart_check(*, asset: dg.AssetKey, name: str, description: str, blocking: bool = True):
+    """A partitioned check whose rule is ``rule(context, day, lake, connection) -> Verdict``.
+
+    The rule queries unqualified mart names: the published marts here, the candidate when the
+    marts asset audits it (its connection's ``search_path`` is the candidate schema). Blocking,
+    so a failure on the published marts fails the run and the failure sensor alerts.
+    """
 
     def decorator(rule: Callable) -> dg.AssetChecksDefinition:
+        MART_AUDIT_RULES[name] = rule
+
         @dg.asset_check(asset=asset, name=name, description=description, blocking=blocking,
                         partitions_def=event_date_partitions)
         def _check(

@@ -7,7 +7,8 @@
       "silver_paths": ["path or s3a://...", ...],      # current silver Parquet dirs/files of those dates (may be empty)
       "bronze_parsed_counts": {"YYYY-MM-DD": int},     # parsed bronze rows per date (mart_daily_traffic.duplicates_removed)
       "postgres_url": "postgresql://...",
-      "postgres_schema": "name"                        # optional; default: the URL's search_path (public)
+      "postgres_schema": "name",                       # optional; default: the URL's search_path (public)
+      "candidate_schema": "tripclick_candidate_..."    # optional; load there and let the caller publish
     }
 
 Silver rows outside ``dates`` are ignored (the marts of a date are replaced as a whole, so
@@ -17,7 +18,10 @@ from its path. A date missing from ``bronze_parsed_counts`` gets ``duplicates_re
 NULL (unknown) and is listed under ``missing_bronze_counts`` in the result.
 
 Every mart is computed before anything is written, so a Spark failure changes nothing in
-PostgreSQL; then each table's dates are replaced in one transaction (``replace_partitions``).
+PostgreSQL. The rows are loaded into a candidate schema (an unlogged copy of the marts), then
+the dates of all five marts are replaced from it in ONE transaction (``publish_candidate``),
+so readers never see a day half old and half new. With ``candidate_schema`` the job stops
+after loading, and the caller audits the candidate before publishing it (Dagster does).
 
 Runs under ``spark-submit tripclick_assets/spark_jobs/marts.py --params '{...}'`` too.
 """
@@ -90,7 +94,9 @@ def _rows_by_date(table, dates: list[str]) -> dict[str, int]:
 def run(spark, params: MartsParams) -> MartsResult:
     import psycopg
 
-    from tripclick_assets.lib.marts.postgres_load import ensure_schema, replace_partitions
+    from tripclick_assets.lib.marts.postgres_load import (
+        create_candidate, drop_candidate, ensure_schema, new_candidate_schema, publish_candidate, replace_partitions,
+    )
 
     started = time.monotonic()
     dates, paths, counts, url, schema = _parse_params(params)
@@ -137,23 +143,36 @@ def run(spark, params: MartsParams) -> MartsResult:
         silver.unpersist()
 
     t0 = time.monotonic()
+    candidate = params.candidate_schema or new_candidate_schema()
     with psycopg.connect(url, connect_timeout=10, application_name="tripclick-marts") as conn:
         schema_changed = ensure_schema(conn, schema)
+        create_candidate(conn, candidate, schema)
 
     def load(table) -> tuple[str, MartTableStats, float]:
         t1 = time.monotonic()
         with psycopg.connect(url, connect_timeout=10, application_name=f"tripclick-{table.name}") as conn:
-            written = replace_partitions(conn, table.name, dates, results[table.name], schema)
+            written = replace_partitions(conn, table.name, dates, results[table.name], candidate)
         stats = MartTableStats(rows=written, rows_by_date=_rows_by_date(results[table.name], dates))
         return table.name, stats, time.monotonic() - t1
 
-    # One connection and transaction per table, loaded side by side: PostgreSQL parses and
-    # indexes one table's COPY while pyarrow formats the next one's.
+    # The candidate's tables are loaded side by side, one connection each: PostgreSQL parses
+    # and indexes one table's COPY while pyarrow formats the next one's. The marts themselves
+    # change only when the candidate is published, all five in one transaction.
     tables: dict[str, MartTableStats] = {}
-    with ThreadPoolExecutor(max_workers=LOAD_CONNECTIONS) as pool:
-        for name, entry, seconds in pool.map(load, MART_TABLES):
-            tables[name] = entry
-            timings[f"load_{name}_seconds"] = round(seconds, 3)
+    try:
+        with ThreadPoolExecutor(max_workers=LOAD_CONNECTIONS) as pool:
+            for name, entry, seconds in pool.map(load, MART_TABLES):
+                tables[name] = entry
+                timings[f"load_{name}_seconds"] = round(seconds, 3)
+        if params.candidate_schema is None:
+            t1 = time.monotonic()
+            with psycopg.connect(url, connect_timeout=10, application_name="tripclick-marts") as conn:
+                publish_candidate(conn, candidate, dates, schema)
+            timings["publish_seconds"] = round(time.monotonic() - t1, 3)
+    except BaseException:
+        with psycopg.connect(url, connect_timeout=10, application_name="tripclick-marts") as conn:
+            drop_candidate(conn, candidate)
+        raise
     timings["load_seconds"] = round(time.monotonic() - t0, 3)
     timings["total_seconds"] = round(time.monotonic() - started, 3)
     return MartsResult(
@@ -165,6 +184,8 @@ def run(spark, params: MartsParams) -> MartsResult:
         schema_changed=schema_changed,
         postgres_schema=schema,
         timings=timings,
+        candidate_schema=params.candidate_schema,
+        published=params.candidate_schema is None,
     )
 
 

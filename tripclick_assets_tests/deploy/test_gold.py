@@ -88,7 +88,9 @@ def test_dagster_instance_runs_on_postgres(postgres, fresh_database, tmp_path, m
 @pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed (the initdb scripts call it)")
 def test_the_loader_role_owns_the_marts_and_nothing_more(postgres, fresh_database):
     """03_loader_role.sh: the project loads as a role that owns the mart tables only (no superuser)."""
-    from tripclick_assets.lib.marts.postgres_load import ensure_schema
+    from tripclick_assets.lib.marts.postgres_load import (
+        create_candidate, ensure_schema, new_candidate_schema, publish_candidate, replace_partitions,
+    )
 
     run_initdb(postgres, fresh_database)
     loader, password = fresh_database["loader_user"], fresh_database["loader_password"]
@@ -108,6 +110,11 @@ def test_the_loader_role_owns_the_marts_and_nothing_more(postgres, fresh_databas
         conn.execute("DELETE FROM mart_daily_traffic WHERE event_date = '2016-01-01'")
         conn.execute("INSERT INTO mart_daily_traffic (event_date, total_events) VALUES ('2016-01-01', 3)")
         conn.execute("CREATE TABLE mart_new_one (event_date date PRIMARY KEY)")  # a future mart
+        candidate = new_candidate_schema()  # a load's candidate: created, published and dropped by the loader
+        create_candidate(conn, candidate)
+        replace_partitions(conn, "mart_daily_traffic", ["2016-01-01"], [("2016-01-01", 7, 7, 7, 0, 7, 0)], candidate)
+        assert publish_candidate(conn, candidate, ["2016-01-01"])["mart_daily_traffic"] == 1
+        assert conn.execute("SELECT total_events FROM mart_daily_traffic WHERE event_date = '2016-01-01'").fetchone() == (7,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("CREATE ROLE intruder LOGIN")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -52,7 +52,7 @@ def test_postgres_stopped_during_a_mart_load_keeps_old_rows_and_the_retry_succee
         assert dg.materialize(ASSETS, resources=resources, instance=instance, partition_key=day).success
         before = rows_with_loaded_at(own_postgres.url, "mart_popular_documents", day)
         assert before
-        # Hold the next load of mart_popular_documents inside its transaction (after its DELETE).
+        # Hold the next publish of the marts inside its transaction (after mart_popular_documents' DELETE).
         with psycopg.connect(own_postgres.url, autocommit=True) as conn:
             conn.execute("CREATE FUNCTION hold_load() RETURNS trigger LANGUAGE plpgsql AS "
                          "$$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$")
@@ -64,7 +64,7 @@ def test_postgres_stopped_during_a_mart_load_keeps_old_rows_and_the_retry_succee
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 with psycopg.connect(own_postgres.url, autocommit=True) as conn:
-                    busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY%%'"
+                    busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'INSERT%%'"
                                         " AND wait_event = 'PgSleep'").fetchone()[0]
                 if busy:
                     own_postgres.stop()  # fast shutdown: the loading transaction is cut off

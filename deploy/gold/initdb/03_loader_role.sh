@@ -2,7 +2,8 @@
 # Gold PostgreSQL first start, after 02: the role the marts are loaded with (Dagster and the Spark
 # marts job: TRIPCLICK_POSTGRES_URL). Not a superuser and no CREATEDB/CREATEROLE: it owns the
 # mart_* tables (so the loader's DDL can migrate them in place) and may create new tables in
-# public (a new mart), nothing else; it cannot reach Superset's database. Rerun it to rotate
+# public (a new mart) and its own candidate schemas (tripclick_candidate_*: a load before it is
+# audited and published), nothing else; it cannot reach Superset's database. Rerun it to rotate
 # the password (deploy/README.md).
 set -euo pipefail
 : "${GOLD_LOADER_PASSWORD:?GOLD_LOADER_PASSWORD is not set}"
@@ -15,7 +16,8 @@ SELECT format('CREATE ROLE %I LOGIN', :'role')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'pw';
 ALTER ROLE :"role" SET statement_timeout = '30min';
-GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"role";
+-- CREATE: each load writes a candidate schema of its own, audited and then published (and dropped)
+GRANT CONNECT, TEMPORARY, CREATE ON DATABASE :"db" TO :"role";
 GRANT USAGE, CREATE ON SCHEMA public TO :"role";
 -- the marts (01_marts.sql created them as the Gold superuser) change hands; nothing else does
 SELECT format('ALTER TABLE public.%I OWNER TO %I', tablename, :'role')

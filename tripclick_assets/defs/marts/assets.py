@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from tripclick_assets.defs.keys import MARTS, SILVER
+from tripclick_assets.defs.marts.publishing import audit_and_publish, candidate_schema
 from tripclick_assets.defs.metadata import add_per_partition
 from tripclick_assets.defs.retries import IO_RETRY
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
@@ -44,7 +45,7 @@ def _spec(table) -> dg.AssetSpec:
     retry_policy=IO_RETRY,
 )
 def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource, postgres: PostgresResource):
-    """Rebuilds the day's rows of every mart from silver, each table's partitions replaced in one transaction."""
+    """Rebuilds the day's rows of every mart from silver; audited, all five marts switch in one transaction."""
     tables = lake.tables()
     store = tables.lake
     days = list(context.partition_keys)
@@ -53,12 +54,16 @@ def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkRes
         silver_paths += [store.spark_uri(f) for f in partition_files(tables, "silver", day)]
         parsed_counts[day] = parsed_rows(read_partition(tables, "bronze", day, ["parse_error"]))
     from tripclick_assets.lib.spark.jobs import MartsParams  # msgspec: loaded when a step runs, not at code-server load
-    result = spark.run_job(context, "marts", MartsParams(
-        dates=days,
-        silver_paths=silver_paths,
-        bronze_parsed_counts=parsed_counts,
-        postgres_url=postgres.url,
-    ))
+    with candidate_schema(context, postgres) as candidate:
+        result = spark.run_job(context, "marts", MartsParams(
+            dates=days,
+            silver_paths=silver_paths,
+            bronze_parsed_counts=parsed_counts,
+            postgres_url=postgres.url,
+            candidate_schema=candidate,
+        ))
+        published = audit_and_publish(context, lake, postgres, candidate, days)
+    context.log.info(f"marts: published {days[0]}..{days[-1]} of every mart in one transaction: {published}")
     previews = mart_previews(postgres, days)
     for table in MART_TABLES:
         stats = result.tables[table.name]

@@ -10,7 +10,13 @@
   lock per (table, date), so two concurrent loads of one partition both succeed (the later
   wins) instead of one failing on the primary key. On any error (bad row, connection lost, server gone) the transaction is rolled
   back (or dies with the backend), so the old rows of those dates stay.
-* :func:`replace_all` does that for several marts, one transaction per table.
+* :func:`replace_all` does that for several marts in one transaction.
+* Write, audit, publish: :func:`create_candidate` makes an empty copy of the marts in a new
+  schema (:func:`new_candidate_schema`), the load fills it, the caller audits it with the
+  same queries as the published marts (``search_path`` set to the candidate), and
+  :func:`publish_candidate` replaces the dates of all five marts from it in ONE transaction.
+  A rejected candidate is dropped (:func:`drop_candidate`); one a crash left behind is
+  removed by :func:`sweep_candidates`.
 
 Schema: every function takes ``schema``. ``None`` (the default) uses unqualified names,
 resolved through the connection's ``search_path`` (``public`` by default; a URL may set it
@@ -24,6 +30,7 @@ function opens and commits its own transaction(s).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +40,10 @@ from psycopg.pq import TransactionStatus
 
 from tripclick_assets.lib.marts.tables import LOADED_AT, MART_TABLES, ddl_statements, mart
 
-__all__ = ["DDL_LOCK_KEY", "ensure_schema", "replace_all", "replace_partitions", "schema_is_current"]
+__all__ = [
+    "CANDIDATE_PREFIX", "DDL_LOCK_KEY", "create_candidate", "drop_candidate", "ensure_schema", "new_candidate_schema",
+    "publish_candidate", "replace_all", "replace_partitions", "schema_is_current", "sweep_candidates",
+]
 
 # pg_advisory_xact_lock key serialising mart DDL across processes ("tripmart" in ASCII).
 DDL_LOCK_KEY = 0x747269706D617274
@@ -156,6 +166,56 @@ def _arrow_csv_chunks(table_name: str, rows: Any, columns: Sequence[str], dates:
         yield buffer.getvalue(), part.num_rows
 
 
+def _lock_partitions(conn: psycopg.Connection, target: sql.Composable, date_list: list[dt.date]) -> None:
+    # Concurrent loads of the same table and date wait for each other (in date order, so no
+    # deadlock) instead of failing on the primary key: the later one then replaces the
+    # earlier one's rows. Loads of other dates do not wait.
+    for day in date_list:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s::regclass::oid::text || '|' || %s::text, 0))",
+            (target.as_string(conn), day),
+        )
+
+
+def _replace_in_transaction(conn: psycopg.Connection, table: str, date_list: list[dt.date], rows: Any,
+                            schema: str | None) -> int:
+    spec = mart(table)
+    columns = spec.column_names
+    date_set = set(date_list)
+    date_pos = columns.index("event_date")
+    width = len(columns)
+    target = _table_ident(spec.name, schema)
+    written = 0
+    _lock_partitions(conn, target, date_list)
+    loaded_at = conn.execute("SELECT now()").fetchone()[0]
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(target, sql.Identifier("event_date")),
+        (date_list,),
+    )
+    column_list = sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, LOADED_AT])
+    with conn.cursor() as cur:
+        if _is_arrow(rows):
+            conn.execute("SET LOCAL TimeZone = 'UTC'")  # the CSV's timestamps are UTC without a zone
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, column_list)
+            with cur.copy(copy_sql) as copy:
+                for chunk, count in _arrow_csv_chunks(spec.name, rows, columns, date_list, loaded_at):
+                    copy.write(chunk)
+                    written += count
+        else:
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(target, column_list)
+            with cur.copy(copy_sql) as copy:
+                for row in rows:
+                    if len(row) != width:
+                        raise ValueError(
+                            f"{spec.name}: row has {len(row)} values, expected {width} ({', '.join(columns)})")
+                    day = row[date_pos]
+                    if day is None or _as_date(day) not in date_set:
+                        raise ValueError(f"{spec.name}: row for event_date {day!r} is outside the replaced dates")
+                    copy.write_row((*row, loaded_at))
+                    written += 1
+    return written
+
+
 def replace_partitions(
     conn: psycopg.Connection,
     table: str,
@@ -171,51 +231,10 @@ def replace_partitions(
     (extra columns are ignored). Every row's event_date must be one of ``dates``, otherwise
     ValueError and nothing changes. Any error rolls the transaction back: the old rows stay.
     """
-    spec = mart(table)
-    columns = spec.column_names
     date_list = sorted({_as_date(d) for d in dates})
-    date_set = set(date_list)
-    date_pos = columns.index("event_date")
-    width = len(columns)
-    target = _table_ident(spec.name, schema)
     _require_idle(conn)
-    written = 0
     with conn.transaction():
-        # Concurrent loads of the same table and date wait for each other (in date order, so
-        # no deadlock) instead of failing on the primary key: the later one then replaces
-        # the earlier one's rows. Loads of other dates do not wait.
-        for day in date_list:
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s::regclass::oid::text || '|' || %s::text, 0))",
-                (target.as_string(conn), day),
-            )
-        loaded_at = conn.execute("SELECT now()").fetchone()[0]
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(target, sql.Identifier("event_date")),
-            (date_list,),
-        )
-        column_list = sql.SQL(", ").join(sql.Identifier(c) for c in [*columns, LOADED_AT])
-        with conn.cursor() as cur:
-            if _is_arrow(rows):
-                conn.execute("SET LOCAL TimeZone = 'UTC'")  # the CSV's timestamps are UTC without a zone
-                copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, column_list)
-                with cur.copy(copy_sql) as copy:
-                    for chunk, count in _arrow_csv_chunks(spec.name, rows, columns, date_list, loaded_at):
-                        copy.write(chunk)
-                        written += count
-            else:
-                copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(target, column_list)
-                with cur.copy(copy_sql) as copy:
-                    for row in rows:
-                        if len(row) != width:
-                            raise ValueError(
-                                f"{spec.name}: row has {len(row)} values, expected {width} ({', '.join(columns)})")
-                        day = row[date_pos]
-                        if day is None or _as_date(day) not in date_set:
-                            raise ValueError(f"{spec.name}: row for event_date {day!r} is outside the replaced dates")
-                        copy.write_row((*row, loaded_at))
-                        written += 1
-    return written
+        return _replace_in_transaction(conn, table, date_list, rows, schema)
 
 
 def replace_all(
@@ -224,14 +243,104 @@ def replace_all(
     dates: Iterable[Any],
     schema: str | None = None,
 ) -> dict[str, int]:
-    """:func:`replace_partitions` for each ``{table: rows}`` (one transaction per table).
+    """:func:`replace_partitions` for each ``{table: rows}``, all in ONE transaction.
 
-    Tables are loaded in ``MART_TABLES`` order; returns ``{table: rows written}``. A
-    failure stops at that table: earlier tables keep their new rows, that table and the
-    later ones keep their old rows.
+    Tables are loaded in ``MART_TABLES`` order; returns ``{table: rows written}``. Readers see
+    every table's old rows of those dates or every table's new rows, never a mix; a failure
+    anywhere keeps every table's old rows.
     """
     date_list = sorted({_as_date(d) for d in dates})
     for name in tables_rows:
         mart(name)  # fail before loading anything on an unknown table
     order = [t.name for t in MART_TABLES if t.name in tables_rows]
-    return {name: replace_partitions(conn, name, date_list, tables_rows[name], schema) for name in order}
+    _require_idle(conn)
+    with conn.transaction():
+        return {name: _replace_in_transaction(conn, name, date_list, tables_rows[name], schema) for name in order}
+
+
+# --- candidates: write, audit, publish ------------------------------------------------------
+
+CANDIDATE_PREFIX = "tripclick_candidate_"
+_CANDIDATE_STAMP = "%Y%m%dT%H%M%S"
+
+
+def new_candidate_schema(now: dt.datetime | None = None) -> str:
+    """A fresh schema name for one load's candidate tables; it carries its UTC creation time."""
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    return f"{CANDIDATE_PREFIX}{now.strftime(_CANDIDATE_STAMP)}_{uuid.uuid4().hex[:8]}"
+
+
+def candidate_created_at(name: str) -> dt.datetime | None:
+    if not name.startswith(CANDIDATE_PREFIX):
+        return None
+    try:
+        stamp = name[len(CANDIDATE_PREFIX):].split("_", 1)[0]
+        return dt.datetime.strptime(stamp, _CANDIDATE_STAMP).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def create_candidate(conn: psycopg.Connection, candidate: str, schema: str | None = None) -> None:
+    """An empty schema ``candidate`` with an UNLOGGED copy of every mart table's definition.
+
+    The marts themselves must exist (:func:`ensure_schema` first). Unlogged: a candidate is
+    rebuilt from silver, never recovered, so it skips the write-ahead log.
+    """
+    if not candidate.startswith(CANDIDATE_PREFIX):
+        raise ValueError(f"candidate schema {candidate!r} must start with {CANDIDATE_PREFIX!r}")
+    _require_idle(conn)
+    with conn.transaction():
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(candidate)))
+        for table in MART_TABLES:
+            conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+                                 "INCLUDING INDEXES)").format(
+                sql.Identifier(candidate, table.name), _table_ident(table.name, schema)))
+
+
+def publish_candidate(
+    conn: psycopg.Connection, candidate: str, dates: Iterable[Any], schema: str | None = None,
+) -> dict[str, int]:
+    """Replace ``dates`` of every mart by the candidate's rows in ONE transaction; drops the candidate.
+
+    Readers see all five marts of those dates old or all new. ``loaded_at`` becomes the
+    publishing transaction's time. Returns ``{table: rows published}``.
+    """
+    date_list = sorted({_as_date(d) for d in dates})
+    _require_idle(conn)
+    published = {}
+    with conn.transaction():
+        for table in MART_TABLES:
+            target = _table_ident(table.name, schema)
+            _lock_partitions(conn, target, date_list)
+            conn.execute(sql.SQL("DELETE FROM {} WHERE event_date = ANY(%s)").format(target), (date_list,))
+            columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+            cursor = conn.execute(
+                sql.SQL("INSERT INTO {target} ({columns}, {loaded_at}) SELECT {columns}, now() FROM {source} "
+                        "WHERE event_date = ANY(%s)").format(
+                    target=target, columns=columns, loaded_at=sql.Identifier(LOADED_AT),
+                    source=sql.Identifier(candidate, table.name)),
+                (date_list,))
+            published[table.name] = cursor.rowcount
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(candidate)))
+    return published
+
+
+def drop_candidate(conn: psycopg.Connection, candidate: str) -> None:
+    if not candidate.startswith(CANDIDATE_PREFIX):
+        raise ValueError(f"{candidate!r} is not a candidate schema")
+    _require_idle(conn)
+    with conn.transaction():
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(candidate)))
+
+
+def sweep_candidates(conn: psycopg.Connection, older_than: dt.timedelta, now: dt.datetime | None = None) -> list[str]:
+    """Drop the candidates a crashed load left behind (created more than ``older_than`` ago)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    _require_idle(conn)
+    with conn.transaction():
+        names = [row[0] for row in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", (CANDIDATE_PREFIX,)).fetchall()]
+    stale = [n for n in names if (created := candidate_created_at(n)) is not None and now - created > older_than]
+    for name in stale:
+        drop_candidate(conn, name)
+    return stale

@@ -133,6 +133,9 @@ class MartsResult(JobResult, kw_only=True):
     postgres_schema: str | None
     timings: dict[str, float]
     """``read_silver_seconds``, ``compute_<table>_seconds``, ``load_<table>_seconds``, ``total_seconds``, ..."""
+    candidate_schema: str | None = None
+    """Where the rows were loaded when the caller publishes (``MartsParams.candidate_schema``)."""
+    published: bool = True
 
 
 class MartsParams(JobParams[MartsResult], kw_only=True, forbid_unknown_fields=True):
@@ -149,6 +152,9 @@ class MartsParams(JobParams[MartsResult], kw_only=True, forbid_unknown_fields=Tr
     """Parsed bronze rows per date (a date missing here gets duplicates_removed NULL)."""
     postgres_schema: str | None = None
     """Default: the URL's search_path (public)."""
+    candidate_schema: str | None = None
+    """Load into this new candidate schema and leave it for the caller to audit and publish
+    (``lib.marts.postgres_load.publish_candidate``). None: load a candidate and publish it at once."""
 
 
 # -- registry ---------------------------------------------------------------------------------
