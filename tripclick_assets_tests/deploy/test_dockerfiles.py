@@ -115,7 +115,7 @@ def test_spark_requirements_match_pyproject():
         name, _, version = line.partition("==")
         assert version, f"deploy/spark/requirements.txt: {line!r} is not pinned"
         wanted[re.sub(r"\[.*\]", "", name).strip().lower()] = version
-    assert "pyspark" in wanted and "confluent-kafka" in wanted and "xxhash" in wanted
+    assert "pyspark" in wanted and "confluent-kafka" in wanted and "msgspec" in wanted
     for name, version in wanted.items():
         assert pins.get(name) == version, f"{name}=={version} in the Spark image but {pins.get(name)} in pyproject.toml"
 
