@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from tripclick_assets.spark_jobs._session import local_spark_config
+from tripclick_assets.spark_jobs._session import local_spark_config, wait_for_running_tasks
 
 if TYPE_CHECKING:  # the job contracts (msgspec) load when a step runs
     from tripclick_assets.lib.spark.jobs import JobParams, R
@@ -73,6 +73,13 @@ class LocalSparkResource(SparkResource):
         started = time.monotonic()
         spark = self.session()
         context.log.info(f"spark job {job} starting (session ready in {time.monotonic() - started:.1f}s)")
-        result = module.run(spark, params)
+        try:
+            result = module.run(spark, params)
+        except Exception:
+            # The failed job's other tasks are killed asynchronously and may still write for a few
+            # seconds: let them stop first, so that the caller's clean-up (the staging) comes last.
+            if not wait_for_running_tasks(spark):
+                context.log.warning(f"spark job {job} failed; some of its tasks were still running 30 s later")
+            raise
         context.log.info(f"spark job {job} finished in {time.monotonic() - started:.1f}s")
         return result

@@ -43,3 +43,25 @@ def get_or_create_session(config: dict, app_name: str = "tripclick"):
     for key, value in config.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def wait_for_running_tasks(spark, timeout: float = 30.0) -> bool:
+    """Wait until no task of the session runs; False if one still does after ``timeout`` seconds.
+
+    When a job fails, Spark kills its other tasks asynchronously: a Python worker goes on for up
+    to a few seconds (``spark.python.task.killTimeout``) after the job's error reached the driver,
+    and can still create files. A caller that removes what the job wrote waits for this first.
+    A session whose JVM is gone runs nothing.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    try:
+        tracker = spark.sparkContext._jsc.sc().statusTracker()
+        while sum(info.numRunningTasks() for info in tracker.getExecutorInfos()) > 0:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+    except Exception:  # Py4JError: the driver's JVM has died, and its tasks with it
+        return True
+    return True

@@ -27,10 +27,20 @@ def candidate_asset(dedup_keys: list[str]):
         with staging_lease(lake, "silver") as (version, outcome):
             staged = {DAY: stage(lake.tables(), DAY, dedup_keys, version=version)}
             commit = audit_and_publish(context, lake, "silver", keys.SILVER, staged,
-                                       {DAY: {"rows": len(dedup_keys)}}, outcome)
+                                       {DAY: silver_figures(len(dedup_keys))}, outcome)
         return dg.MaterializeResult(metadata=commit)
 
     return candidate
+
+
+BRONZE_ROWS = 5
+
+
+def silver_figures(rows: int) -> dict:
+    """What the silver job reports for a candidate of ``rows`` rows from BRONZE_ROWS parsed bronze rows."""
+    return {"rows": rows, "bronze_parsed_rows": BRONZE_ROWS, "duplicates_removed": BRONZE_ROWS - rows,
+            "rejected_rows": 0, "rejected_by_reason": {}, "dropped_document_ids": 0,
+            "dropped_document_ids_by_reason": {}}
 
 
 def publish_bronze(tables, tmp_path, day: str, rows: int) -> None:
@@ -47,7 +57,7 @@ def publish_bronze(tables, tmp_path, day: str, rows: int) -> None:
 
 def test_a_candidate_failing_a_blocking_rule_commits_nothing_and_shows_its_figures(tmp_path, postgres):
     lake = lake_resource(tmp_path, postgres)
-    publish_bronze(lake.tables(), tmp_path, DAY, 5)  # silver_not_more_than_bronze reads the published bronze
+    publish_bronze(lake.tables(), tmp_path, DAY, BRONZE_ROWS)  # the silver rules read the published bronze
     with dg.instance_for_test() as instance:
         good = dg.materialize([candidate_asset(["a", "b"])], resources={"lake": lake}, instance=instance,
                               partition_key=DAY)
@@ -62,7 +72,7 @@ def test_a_candidate_failing_a_blocking_rule_commits_nothing_and_shows_its_figur
     assert metadata["rejected_partitions"].value == [DAY]
     failed = metadata["failed_rules"].value[DAY]
     assert "silver_dedup_key_unique" in failed and failed["silver_dedup_key_unique"]["repeated_values"] == 1
-    assert metadata["candidate"].value == {DAY: {"rows": 3}}
+    assert metadata["candidate"].value == {DAY: silver_figures(3)}
     tables = lake.tables()
     assert tables.table("silver").current_snapshot().snapshot_id == snapshot  # nothing committed
     assert keys_of(tables, DAY) == ["a", "b"]

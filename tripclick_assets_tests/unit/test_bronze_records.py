@@ -73,6 +73,8 @@ OTHER = {
     "impossible calendar date": event(event_ts="2016-02-30T00:00:00.000Z", event_date="2016-02-30"),
     "numeric Title": event(Title=12),
     "float in Documents": event(Documents=[1.5]),
+    "Documents id beyond 64 bits": event(Documents=["<24 digits>", 5]).replace(b'"<24 digits>"',
+                                                                                b"123456789012345678901234"),
     "string source_line": event(source_line="7"),
     "source_line beyond int64": event(source_line=2**63),
     "empty dedup_key": event(dedup_key=""),

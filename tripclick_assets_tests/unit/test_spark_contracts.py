@@ -45,7 +45,9 @@ RESULTS = [
                  DAY2: BronzeDay(rows=0, parsed_rows=0, parse_errors=0, files=0, path="/lake/bronze/y", bytes=0)})),
     (SilverParams, SilverResult(
         layer="silver", version="v2", seconds=3.0,
-        by_date={DAY: SilverDay(rows=8, bronze_rows=10, bronze_parsed_rows=9, duplicates_removed=1,
+        by_date={DAY: SilverDay(rows=8, bronze_rows=10, bronze_parsed_rows=9, duplicates_removed=0,
+                                rejected_rows=1, rejected_by_reason={"event_ts_not_a_timestamp": 1},
+                                dropped_document_ids=2, dropped_document_ids_by_reason={"document_id_out_of_range": 2},
                                 path="/lake/silver/x", bytes=999)})),
     (MartsParams, MartsResult(
         tables={"mart_daily_traffic": MartTableStats(rows=1, rows_by_date={DAY: 1}),

@@ -39,7 +39,7 @@ def bronze_events(
 ) -> dg.MaterializeResult:
     """Lands the producer's exact Kafka offset ranges for the day, audited, as one bronze table commit."""
     ranges = producer_offset_ranges(context)
-    with staging_lease(lake, "bronze") as (version, outcome):
+    with staging_lease(lake, "bronze", context.partition_keys) as (version, outcome):
         from tripclick_assets.lib.spark.jobs import BronzeParams, SilverParams  # msgspec: loaded when a step runs, not at code-server load
         result = spark.run_job(context, "bronze", BronzeParams(
             lake=lake.location(),
@@ -86,26 +86,42 @@ def silver_events(context: dg.AssetExecutionContext, lake: LakeResource, spark: 
     days = list(context.partition_keys)
     tables = lake.tables()
     bronze_files = current_bronze_files(tables, days)
-    with staging_lease(lake, "silver") as (version, outcome):
+    with staging_lease(lake, "silver", days) as (version, outcome):
         from tripclick_assets.lib.spark.jobs import BronzeParams, SilverParams  # msgspec: loaded when a step runs, not at code-server load
         result = spark.run_job(context, "silver", SilverParams(
             lake=lake.location(), dates=days, bronze_files=bronze_files, version=version,
         ))
-        figures = {d: {"rows": s.rows, "bronze_parsed_rows": s.bronze_parsed_rows,
-                       "duplicates_removed": s.duplicates_removed} for d, s in result.by_date.items()}
+        figures = {d: silver_figures(s) for d, s in result.by_date.items()}
         commit = audit_and_publish(context, lake, "silver", keys.SILVER,
                                    {d: s.staged_files for d, s in result.by_date.items()}, figures, outcome)
     add_per_partition(context, {
         day: {
             "dagster/row_count": s.rows,
-            "bronze_parsed_rows": s.bronze_parsed_rows,
-            "duplicates_removed": s.duplicates_removed,
+            **{k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
+               for k, v in silver_figures(s).items() if k != "rows"},
             "bytes": s.bytes,
             **commit,
         }
         for day, s in result.by_date.items()
     })
     return dg.MaterializeResult(metadata={**commit, "spark_seconds": result.seconds})
+
+
+def silver_figures(day) -> dict:
+    """A silver day's accounting: parsed bronze rows = rows + duplicates removed + rejected rows.
+
+    The candidate's figures in the audit (``source.figures``) and the partition's metadata
+    after the publish, which ``silver_rejected_rows`` reads when it runs as a check.
+    """
+    return {
+        "rows": day.rows,
+        "bronze_parsed_rows": day.bronze_parsed_rows,
+        "duplicates_removed": day.duplicates_removed,
+        "rejected_rows": day.rejected_rows,
+        "rejected_by_reason": day.rejected_by_reason,
+        "dropped_document_ids": day.dropped_document_ids,
+        "dropped_document_ids_by_reason": day.dropped_document_ids_by_reason,
+    }
 
 
 def current_bronze_files(tables, days: list[str]) -> dict[str, list[str]]:

@@ -62,6 +62,19 @@ def silver_not_more_than_bronze(context, day, source):
     return quality.at_most("silver_rows", silver_rows, "parsed_bronze_rows", parsed)
 
 
+@lake_check(asset=SILVER, name="silver_rejected_rows",
+            description="Parsed bronze rows = silver rows + duplicates removed + rejected rows; any rejected row "
+                        "or dropped document id warns, over 10% of the rows (or every row) is an ERROR.")
+def silver_rejected_rows(context, day, source):
+    # The figures of the silver job: the candidate's in the audit, else the latest materialization's.
+    figures = source.figures("silver", day)
+    if figures is None:
+        figures = latest_partition_metadata(context.instance, SILVER, day)
+    parsed = quality.parsed_rows(source.read("bronze", day, ["parse_error"]))
+    silver_rows = source.read("silver", day, ["dedup_key"]).num_rows
+    return quality.silver_rejections(figures, parsed, silver_rows)
+
+
 @lake_check(asset=SILVER, name="silver_schema",
             description="The silver table's (or the staged candidate's) columns and types match the contract.")
 def silver_schema(context, day, source):

@@ -6,7 +6,7 @@ import dagster as dg
 
 from tripclick_assets.defs.keys import MARTS, SILVER
 from tripclick_assets.defs.marts.publishing import audit_and_publish, candidate_schema
-from tripclick_assets.defs.metadata import add_per_partition
+from tripclick_assets.defs.metadata import add_per_partition, latest_partition_metadata
 from tripclick_assets.defs.retries import IO_RETRY
 from tripclick_assets.defs.partitions import event_date_partitions, range_backfill
 from tripclick_assets.lib.lake.reads import partition_files, read_partition
@@ -52,7 +52,9 @@ def marts(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkRes
     silver_paths, parsed_counts = [], {}
     for day in days:  # Spark reads the files of silver's current snapshot: its scan plan
         silver_paths += [store.spark_uri(f) for f in partition_files(tables, "silver", day)]
-        parsed_counts[day] = parsed_rows(read_partition(tables, "bronze", day, ["parse_error"]))
+        # the rows silver rejected are not duplicates: mart_daily_traffic.duplicates_removed leaves them out
+        rejected = (latest_partition_metadata(context.instance, SILVER, day) or {}).get("rejected_rows", 0)
+        parsed_counts[day] = parsed_rows(read_partition(tables, "bronze", day, ["parse_error"])) - rejected
     from tripclick_assets.lib.spark.jobs import MartsParams  # msgspec: loaded when a step runs, not at code-server load
     with candidate_schema(context, postgres) as candidate:
         result = spark.run_job(context, "marts", MartsParams(

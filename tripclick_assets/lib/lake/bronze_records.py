@@ -208,7 +208,9 @@ def _fast_batch(messages: Sequence, ingested_at: datetime):
             "raw_value": pa.nulls(n, pa.string()),
             "parse_error": pa.nulls(n, pa.string()),
         }
-    except (pa.ArrowException, OverflowError, UnicodeError):  # e.g. event_date 2016-02-30
+    except (pa.ArrowException, OverflowError, UnicodeError, TypeError):
+        # e.g. event_date 2016-02-30; TypeError: a Documents id beyond 64 bits, which msgspec reads
+        # but orjson cannot write (the reference path keeps it, as the float orjson reads it as)
         return None
     return pa.RecordBatch.from_arrays([columns[name] for name in BRONZE_NAMES], schema=bronze_arrow_schema())
 

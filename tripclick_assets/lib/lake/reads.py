@@ -87,13 +87,27 @@ class TableSource:
     def schema(self, layer: str, day: str):
         return partition_schema(self.tables, layer, day)
 
+    def figures(self, layer: str, day: str) -> dict | None:
+        """What the job that wrote the partition reported (rejected rows, ...). None here: a
+        published partition's figures are its materialization's metadata, which the caller reads."""
+        return None
+
 
 class StagedSource(TableSource):
-    """A write-audit-publish candidate: ``layer``'s staged files per day; other layers as published."""
+    """A write-audit-publish candidate: ``layer``'s staged files per day; other layers as published.
 
-    def __init__(self, tables: LakeTables, layer: str, staged: dict[str, list[str]]):
+    ``figures``: ``{day: {...}}`` the job reported for the candidate (``figures(layer, day)``).
+    """
+
+    def __init__(self, tables: LakeTables, layer: str, staged: dict[str, list[str]],
+                 figures: dict[str, dict] | None = None):
         super().__init__(tables)
-        self.layer, self.staged = layer, staged
+        self.layer, self.staged, self._figures = layer, staged, figures or {}
+
+    def figures(self, layer: str, day: str) -> dict | None:
+        if layer != self.layer:
+            return super().figures(layer, day)
+        return self._figures.get(day, {})  # a candidate without figures has none (never an older run's)
 
     def read(self, layer: str, day: str, columns: list[str] | None = None):
         if layer != self.layer:

@@ -10,6 +10,7 @@ place. While a version is being written and audited its lease
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import time
@@ -19,6 +20,9 @@ from datetime import date
 
 DATA = "data"
 IN_PROGRESS = "_in_progress"
+# A write the file system refused for lack of room: a full disk, a quota, a file size limit (RLIMIT_FSIZE).
+OUT_OF_SPACE = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
+                errno.EFBIG: "File too large"}
 
 
 def new_version() -> str:
@@ -162,6 +166,29 @@ class Lake:
         staging = self.staging_dir(layer, version)
         if self.fs.get_file_info(staging).type != fs.FileType.NotFound:
             self.fs.delete_dir(staging)
+
+
+def out_of_space(exc: BaseException) -> str | None:
+    """The reason (``No space left on device``, ...) when ``exc`` is a write refused for lack of room, else None.
+
+    Looks through the exception's causes and their text: pyarrow raises ``OSError`` with the errno, a
+    Spark job a Py4J error whose text holds the JVM stack trace (``java.io.IOException: No space left
+    on device``), a Python worker's error the worker's traceback as text.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in OUT_OF_SPACE:
+            return OUT_OF_SPACE[exc.errno]
+        try:
+            text = str(exc)
+        except Exception:  # a Py4J error whose JVM is gone cannot render itself
+            text = ""
+        for reason in OUT_OF_SPACE.values():
+            if reason in text:
+                return reason
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _day(day: date | str) -> str:

@@ -129,12 +129,12 @@ VOLUME_MIN_HISTORY_DAYS = 7
 _ACCOUNTING = ("log_lines", "produced", "quarantined", "other_days_lines", "lines_by_server")
 
 
-def _missing_figures(figures, names) -> Verdict | None:
+def _missing_figures(figures, names, asset: str = "tripclick_raw_logs") -> Verdict | None:
     missing = [name for name in names if name not in (figures or {})]
     if not missing:
         return None
-    return Verdict(False, "the latest tripclick_raw_logs materialization of the day lacks "
-                          f"{', '.join(missing)}: materialize tripclick_raw_logs for the day", {"missing": missing})
+    return Verdict(False, f"the latest {asset} materialization of the day lacks "
+                          f"{', '.join(missing)}: materialize {asset} for the day", {"missing": missing})
 
 
 def lines_accounted_for(figures: dict | None) -> Verdict:
@@ -173,6 +173,29 @@ def lines_accounted_for(figures: dict | None) -> Verdict:
                          f"{figures['other_days_lines']}", metadata)
 
 
+def share_verdict(count: int, total: int, *, unit: str, outcome: str, reasons: dict[str, int], metadata: dict,
+                  rate_key: str, warn_rate: float, error_rate: float) -> Verdict:
+    """``count`` of ``total`` ``unit``s had ``outcome`` (quarantined, rejected): the one rate rule.
+
+    Over ``error_rate``, or every one: fails with ERROR. Over ``warn_rate``: fails with WARN.
+    ``total == 0`` passes (nothing to judge). ``metadata`` gains ``rate_key``.
+    """
+    if total == 0:
+        return Verdict(True, f"no {unit}s for the day", metadata | {rate_key: 0.0})
+    rate = count / total
+    metadata = metadata | {rate_key: round(rate, 6)}
+    text = f"{count} of {total} {unit}s {outcome} ({100 * rate:.2f}%)"
+    if reasons:
+        text += ": " + ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1]))
+    if count == total:
+        return Verdict(False, f"every {unit} {outcome}: {text}", metadata, severity="ERROR")
+    if rate > error_rate:
+        return Verdict(False, f"{text}, over {100 * error_rate:g}%", metadata, severity="ERROR")
+    if rate > warn_rate:
+        return Verdict(False, f"{text}, over {100 * warn_rate:g}%" if warn_rate else text, metadata, severity="WARN")
+    return Verdict(True, text, metadata)
+
+
 def quarantine_rate(figures: dict | None, warn_rate: float = QUARANTINE_WARN_RATE,
                     error_rate: float = QUARANTINE_ERROR_RATE) -> Verdict:
     """Quarantined share of the day's own lines (produced + quarantined).
@@ -185,21 +208,9 @@ def quarantine_rate(figures: dict | None, warn_rate: float = QUARANTINE_WARN_RAT
         return missing
     quarantined, own = figures["quarantined"], figures["produced"] + figures["quarantined"]
     reasons = figures.get("quarantine_reasons") or {}
-    metadata = {"quarantined": quarantined, "day_lines": own, "quarantine_reasons": reasons}
-    if own == 0:
-        return Verdict(True, "no lines for the day", metadata | {"quarantine_rate": 0.0})
-    rate = quarantined / own
-    metadata["quarantine_rate"] = round(rate, 6)
-    text = f"{quarantined} of {own} lines quarantined ({100 * rate:.2f}%)"
-    if reasons:
-        text += ": " + ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1]))
-    if quarantined == own:
-        return Verdict(False, f"every line quarantined: {text}", metadata, severity="ERROR")
-    if rate > error_rate:
-        return Verdict(False, f"{text}, over {100 * error_rate:g}%", metadata, severity="ERROR")
-    if rate > warn_rate:
-        return Verdict(False, f"{text}, over {100 * warn_rate:g}%", metadata, severity="WARN")
-    return Verdict(True, text, metadata)
+    return share_verdict(quarantined, own, unit="line", outcome="quarantined", reasons=reasons,
+                         metadata={"quarantined": quarantined, "day_lines": own, "quarantine_reasons": reasons},
+                         rate_key="quarantine_rate", warn_rate=warn_rate, error_rate=error_rate)
 
 
 def volume_near_median(acknowledged: int | None, history: dict[str, int], tolerance: float = VOLUME_TOLERANCE,
@@ -224,3 +235,52 @@ def volume_near_median(acknowledged: int | None, history: dict[str, int], tolera
     if low <= acknowledged <= high:
         return Verdict(True, text, metadata)
     return Verdict(False, text, metadata, severity="WARN")
+
+
+# --- Silver: what the silver job could not type (``silver_events`` figures) -----------------------
+
+#: Rejected share of a day's parsed bronze rows: the quarantine's rule and error rate, but any
+#: rejected row warns. A source line that cannot be read is routine (the dump is known to hold
+#: some); a row that passed the reader and bronze's validation and still cannot be typed is a gap
+#: in the contract, so every one is shown (WARN blocks nothing). Over 10 % the day is not published.
+SILVER_REJECT_WARN_RATE = 0.0
+SILVER_REJECT_ERROR_RATE = QUARANTINE_ERROR_RATE
+_SILVER_FIGURES = ("duplicates_removed", "rejected_rows", "rejected_by_reason", "dropped_document_ids",
+                   "dropped_document_ids_by_reason")
+
+
+def silver_rejections(figures: dict | None, parsed_bronze_rows: int, silver_rows: int,
+                      warn_rate: float = SILVER_REJECT_WARN_RATE,
+                      error_rate: float = SILVER_REJECT_ERROR_RATE) -> Verdict:
+    """Every parsed bronze row is a silver row, a duplicate removed or a rejected row; and how many were rejected.
+
+    ``figures``: what the silver job reported for the day (the candidate's, or the latest
+    materialization's); ``parsed_bronze_rows`` and ``silver_rows`` are read from the tables. A
+    mismatch (silver or bronze changed since the job ran) fails with ERROR. Otherwise the
+    rejected share goes through :func:`share_verdict`; document ids dropped from kept rows also
+    warn.
+    """
+    missing = _missing_figures(figures, _SILVER_FIGURES, asset="silver_events")
+    if missing is not None:
+        return missing
+    duplicates, rejected = figures["duplicates_removed"], figures["rejected_rows"]
+    dropped, dropped_reasons = figures["dropped_document_ids"], figures["dropped_document_ids_by_reason"] or {}
+    metadata = {"parsed_bronze_rows": parsed_bronze_rows, "silver_rows": silver_rows,
+                "duplicates_removed": duplicates, "rejected_rows": rejected,
+                "rejected_by_reason": figures["rejected_by_reason"] or {},
+                "dropped_document_ids": dropped, "dropped_document_ids_by_reason": dropped_reasons}
+    accounted = silver_rows + duplicates + rejected
+    if accounted != parsed_bronze_rows:
+        return Verdict(False, f"parsed bronze rows {parsed_bronze_rows} != silver rows {silver_rows} + duplicates "
+                              f"removed {duplicates} + rejected {rejected} = {accounted}: bronze or silver changed "
+                              "after the silver job ran; re-materialize silver_events for the day", metadata)
+    verdict = share_verdict(rejected, parsed_bronze_rows, unit="parsed bronze row", outcome="rejected",
+                            reasons=metadata["rejected_by_reason"], metadata=metadata, rate_key="rejected_rate",
+                            warn_rate=warn_rate, error_rate=error_rate)
+    if not dropped:
+        return verdict
+    text = f"{verdict.description}; {dropped} document id(s) dropped from kept rows: " + ", ".join(
+        f"{reason} {n}" for reason, n in sorted(dropped_reasons.items(), key=lambda r: -r[1]))
+    if verdict.passed:
+        return Verdict(False, text, verdict.metadata, severity="WARN")
+    return Verdict(False, text, verdict.metadata, severity=verdict.severity)

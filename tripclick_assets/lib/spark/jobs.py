@@ -90,6 +90,16 @@ class SilverDay(msgspec.Struct, kw_only=True):
     bronze_rows: int
     bronze_parsed_rows: int
     duplicates_removed: int
+    """Parsed bronze rows that are later copies of a kept event: ``bronze_parsed_rows = rows +
+    duplicates_removed + rejected_rows`` (rejection comes before dedup)."""
+    rejected_rows: int
+    """Parsed bronze rows left out of silver: a required value null or not typable (every copy counts)."""
+    rejected_by_reason: dict[str, int]
+    """``{reason: rows}``, non-zero only (``spark_jobs.silver.REJECT_REASONS``)."""
+    dropped_document_ids: int
+    """Entries of kept rows' ``documents`` that are no bigint id, left out of the array (the row is kept)."""
+    dropped_document_ids_by_reason: dict[str, int]
+    """``{reason: entries}``, non-zero only (``spark_jobs.silver.DROPPED_DOCUMENT_ID_REASONS``)."""
     path: str
     bytes: int
     staged_files: list[str] = []
