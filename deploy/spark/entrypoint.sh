@@ -1,8 +1,9 @@
 #!/bin/sh
 # Spark container entrypoint: render spark-defaults.conf from the image's base file and the
 # environment, then run the master, a worker, or any command.
-#   master            Spark standalone master (7077, UI 8080)
-#   worker            a worker of spark://spark-master:7077 (SPARK_MASTER_URL to change)
+#   master            Spark standalone master (SPARK_MASTER_PORT 7077, UI SPARK_MASTER_WEBUI_PORT 8080)
+#   worker            a worker of spark://spark-master:7077 (SPARK_MASTER_URL to change; UI
+#                     SPARK_WORKER_WEBUI_PORT 8081)
 #   anything else     exec'd as is (spark-submit ..., bash)
 # Credentials: S3A takes AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment when
 # set, else the EC2 instance profile; nothing is written to disk.
@@ -28,12 +29,14 @@ case "${1:-master}" in
   master)
     shift || true
     exec spark-class org.apache.spark.deploy.master.Master \
-      --host "${SPARK_MASTER_HOST:-$(hostname)}" --port 7077 --webui-port 8080 "$@"
+      --host "${SPARK_MASTER_HOST:-$(hostname)}" --port "${SPARK_MASTER_PORT:-7077}" \
+      --webui-port "${SPARK_MASTER_WEBUI_PORT:-8080}" "$@"
     ;;
   worker)
     shift
     exec spark-class org.apache.spark.deploy.worker.Worker \
-      --cores "${SPARK_WORKER_CORES:-1}" --memory "${SPARK_WORKER_MEMORY:-2g}" --webui-port 8081 \
+      --cores "${SPARK_WORKER_CORES:-1}" --memory "${SPARK_WORKER_MEMORY:-2g}" \
+      --webui-port "${SPARK_WORKER_WEBUI_PORT:-8081}" \
       "$@" "${SPARK_MASTER_URL:-spark://spark-master:7077}"
     ;;
   *)

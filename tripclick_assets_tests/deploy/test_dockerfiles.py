@@ -3,7 +3,8 @@
 Parse checks (always): every instruction is a known one; each FROM names an ARG whose default
 is a pinned tag (or a stage); pip installs pin versions; nothing key-like is ADDed or COPYed;
 the Spark image's Python pins equal pyproject.toml's and its hadoop-aws matches the Hadoop
-client inside that PySpark; downloaded jars are checked against pinned digests.
+client inside that PySpark; downloaded jars are checked against pinned digests, and the runbook
+(deploy/README.md §0) names those jars with the Dockerfile's versions, URLs and digests.
 
 Builds: tripclick_assets_tests/remote/test_deploy_images.py builds the dagster and spark
 images (and the producer image) on the remote tests' dockerd, on a debootstrap Debian 12 base.
@@ -158,3 +159,46 @@ def test_shell_scripts_parse():
         result = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, f"{script}: {result.stderr}"
         assert os.access(script, os.X_OK), f"{script} is not executable"
+
+
+FETCH = re.compile(r'fetch "([^"]+)"\s+"\$\{?(\w+)\}?"\s+"\$\{?(\w+)\}?"')
+
+
+def spark_s3a_jars() -> list[dict]:
+    """What deploy/spark/Dockerfile's ``fetch`` calls download, with the ARG defaults filled in."""
+    instructions = dockerfile_instructions(DEPLOY / "spark" / "Dockerfile")
+    args = {a.split("=")[0]: a.split("=", 1)[1] for _, i, a in instructions if i == "ARG" and "=" in a}
+    jars = []
+    for _, instruction, arguments in instructions:
+        if instruction != "RUN":
+            continue
+        for template, sha1_arg, sha256_arg in FETCH.findall(arguments):
+            (version_arg,) = set(re.findall(r"\$\{(\w+)\}", template))
+            path = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], template)
+            *group, artifact, version, file = path.split("/")
+            jars.append({"file": file, "url": f"{args['MAVEN_REPOSITORY']}/{path}",
+                         "coordinates": f"{'.'.join(group)}:{artifact}:{version}",
+                         "version": version, "version_arg": version_arg,
+                         "sha1": args[sha1_arg], "sha1_arg": sha1_arg,
+                         "sha256": args[sha256_arg], "sha256_arg": sha256_arg})
+    return jars
+
+
+def test_the_runbook_names_the_spark_images_s3a_jars_as_the_dockerfile_pins_them():
+    """deploy/README.md §0: each jar's coordinates, version, URL and digests are the Dockerfile's ARG defaults."""
+    jars = spark_s3a_jars()
+    assert [j["file"].split("-")[0] for j in jars] == ["hadoop", "bundle", "analyticsaccelerator"]
+    runbook = (DEPLOY / "README.md").read_text()
+    rows = {}
+    for line in runbook.splitlines():
+        match = re.match(r"\|\s*`([\w.-]+\.jar)`\s*\|", line)
+        if match:
+            rows[match.group(1)] = [cell.strip() for cell in line.strip().strip("|").split("|")]
+    assert set(rows) == {j["file"] for j in jars}, "the runbook's s3a jar table lists other jars than the Dockerfile"
+    for jar in jars:
+        _, coordinates, version, sha1, sha256 = rows[jar["file"]]
+        assert coordinates == f"`{jar['coordinates']}`", jar["file"]
+        assert version == f"{jar['version']} (`{jar['version_arg']}`)", jar["file"]
+        assert sha1 == f"`{jar['sha1']}` (`{jar['sha1_arg']}`)", jar["file"]
+        assert sha256 == (f"`{jar['sha256']}` (`{jar['sha256_arg']}`)" if jar["sha256"] else f"`{jar['sha256_arg']}`")
+        assert f"`{jar['url']}`" in runbook, jar["url"]

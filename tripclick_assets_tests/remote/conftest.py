@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tripclick_assets_tests.remote.servers import (
+    REPO,
     Dockerd,
     Sshd,
     Unavailable,
@@ -79,6 +80,36 @@ def failing_image(dockerd, producer_image, remote_home) -> str:
     (context / "Dockerfile").write_text(f"FROM {producer_image}\nCOPY fail.py /fail.py\n"
                                         'ENTRYPOINT ["python", "/fail.py"]\n')
     return build(dockerd.client(), context, f"{PRODUCER_IMAGE}:failing")
+
+
+@pytest.fixture(scope="session")
+def spark_image(dockerd, base_image) -> str:
+    """deploy/spark/Dockerfile built on the debootstrap base (no s3a jars: Maven Central is out of reach)."""
+    return build(dockerd.client(), REPO, "tripclick-ci/spark:test", dockerfile="deploy/spark/Dockerfile",
+                 buildargs={"INSTALL_S3A_JARS": "false", "BASE_IMAGE": base_image})
+
+
+@pytest.fixture(scope="session")
+def cluster_dir(remote_home) -> Path:
+    """Mounted at the same path in every cluster container: lakes and the SSH remote dirs go below it."""
+    path = remote_home / "cluster"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(dockerd, spark_image, cluster_dir):
+    """spark-master and two 1-core, 1 GiB workers from the deploy image, as deploy/spark/compose.yaml runs them."""
+    from tripclick_assets_tests.remote.cluster import SparkCluster
+
+    cluster = SparkCluster(dockerd.client(), spark_image, [cluster_dir])
+    try:
+        cluster.start()
+    except Exception:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")
