@@ -110,6 +110,7 @@ class LocalSettings:
     postgres_port: int
     postgres_url: str | None  # an existing server: no embedded PostgreSQL is started
     spark_master: str
+    spark_worker_python: str | None  # the executors' interpreter on a standalone cluster
 
     @property
     def logs_dir(self) -> Path:
@@ -142,6 +143,7 @@ def local_settings() -> LocalSettings:
         postgres_port=_int("TRIPCLICK_POSTGRES_PORT", 15432),
         postgres_url=_env("TRIPCLICK_POSTGRES_URL"),
         spark_master=_spark_master(),
+        spark_worker_python=_env("TRIPCLICK_SPARK_WORKER_PYTHON"),
     )
 
 
@@ -262,7 +264,8 @@ def spark_ssh() -> dict:
         "kill_template": _env("TRIPCLICK_SPARK_KILL_TEMPLATE", None if custom_submit else DEFAULT_SPARK_KILL),
         "remote_dir": _env("TRIPCLICK_SPARK_REMOTE_DIR", "/opt/tripclick"),
         "submit_dir": _env("TRIPCLICK_SPARK_SUBMIT_DIR"),
-        "env": dict(_pairs("TRIPCLICK_SPARK_ENV", "PYSPARK_PYTHON=/usr/bin/python3")),
+        # the deploy image's interpreter (deploy/spark/Dockerfile), which holds the jobs' dependencies
+        "env": dict(_pairs("TRIPCLICK_SPARK_ENV", "PYSPARK_PYTHON=/opt/venv/bin/python")),
     }
 
 

@@ -30,7 +30,8 @@ def local_resources() -> dict:
         "kafka": KafkaResource(bootstrap_servers=local.bootstrap_servers),
         "producers": LocalProducersResource(logs_dir=str(local.logs_dir)),
         "lake": LakeResource(root=str(local.lake_dir), catalog_uri=local.postgres_dsn, **settings.lake_tables()),
-        "spark": LocalSparkResource(master=local.spark_master, class_archive=str(local.spark_class_archive)),
+        "spark": LocalSparkResource(master=local.spark_master, class_archive=str(local.spark_class_archive),
+                                    worker_python=local.spark_worker_python),
         "postgres": PostgresResource(url=local.postgres_dsn),
         "alerts": AlertsResource(**dagster_values(settings.alerts())),
     }

@@ -48,6 +48,13 @@ class _Deliveries:
             self.errors[str(err)] += 1
             return
         offset = msg.offset()
+        if offset is None or offset < 0:
+            # librdkafka reports a retried batch the broker answered DUPLICATE_SEQUENCE_NUMBER as
+            # delivered, without an offset: no range can hold it, so it counts as failed (a rerun
+            # of the day produces it again; silver removes a copy that did land).
+            self.failed += 1
+            self.errors["acknowledged without an offset (duplicate sequence number)"] += 1
+            return
         entry = self.partitions.get(msg.partition())
         if entry is None:
             self.partitions[msg.partition()] = [offset, offset, 1]

@@ -46,6 +46,11 @@ class LocalSparkResource(SparkResource):
         description="JVM class-data archive to start the driver from when the file exists "
         "(`tripclick spark-archive` builds it; it halves the cold start)",
     )
+    worker_python: str | None = Field(
+        default=None,
+        description="the executors' interpreter on a standalone cluster (the deploy image's: /opt/venv/bin/python); "
+        "default: this process's",
+    )
     _pyspark = PrivateAttr(default=None)
 
     def session(self):
@@ -55,15 +60,29 @@ class LocalSparkResource(SparkResource):
 
             from dagster_pyspark import PySparkResource
 
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers need this venv
+            # The Python workers' interpreter: PySpark reads only this variable (not spark.pyspark.python)
+            # when the driver is a Python process. Locally, this venv; on a cluster, the workers' own.
+            if self.worker_python:
+                os.environ["PYSPARK_PYTHON"] = self.worker_python
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # local[*] never leaves loopback
             from tripclick_assets.lib.spark.class_archive import with_archive
 
-            config = with_archive(local_spark_config({"spark.master": self.master, **self.spark_config}), self.class_archive)
+            cluster = {}
+            if self.master.startswith("spark://"):
+                # Workers in containers on this machine's network share one address: Spark would take
+                # them for one host and read a neighbour's shuffle files from the wrong container's disk.
+                cluster = {"spark.shuffle.readHostLocalDisk": "false"}
+            config = with_archive(local_spark_config({"spark.master": self.master, **cluster, **self.spark_config}),
+                                  self.class_archive)
             pyspark = PySparkResource(spark_config=config)
             pyspark.setup_for_execution(None)
             pyspark.spark_context.setLogLevel("ERROR")  # the run log shows our messages, not JVM chatter
+            if self.master.startswith("spark://"):
+                # The cluster's executors import the job code from the shipped zip, as spark-submit's
+                # --py-files gives it to them on the production path.
+                pyspark.spark_context.addPyFile(shipped_code_zip())
             self._pyspark = pyspark
         return self._pyspark.spark_session
 
@@ -83,3 +102,20 @@ class LocalSparkResource(SparkResource):
             raise
         context.log.info(f"spark job {job} finished in {time.monotonic() - started:.1f}s")
         return result
+
+
+def shipped_code_zip() -> str:
+    """The job code bundle as a zip file in the temp dir, named by its version (written once)."""
+    import tempfile
+    from pathlib import Path
+
+    from tripclick_assets.resources.spark_code import code_bundle
+
+    bundle = code_bundle()
+    path = Path(tempfile.gettempdir()) / f"tripclick-code-{bundle.version}" / "tripclick_assets.zip"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(bundle.files["tripclick_assets.zip"])
+        partial.replace(path)
+    return str(path)

@@ -75,3 +75,34 @@ def test_the_lineage_runs_on_the_cluster_through_the_production_resources(
     assert {completed[a]["name"] for a in apps} >= {"tripclick-bronze", "tripclick-silver", "tripclick-marts"}
     assert marts_of(postgres.url, DAY) == expected
 
+
+def test_the_local_default_runs_its_spark_jobs_on_the_cluster(tmp_path, broker, postgres, spark_cluster, cluster_dir):
+    """TRIPCLICK_SPARK_MASTER=spark://...: the local definitions (`dagster dev`'s) with the driver in the run's
+    process and the executors on the cluster's workers. A process of its own: Spark allows one session per process."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    day = "2016-03-10"
+    home = cluster_dir / f"local-home-{uuid.uuid4().hex[:8]}"  # its lake is mounted in every worker
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIPCLICK_", "DAGSTER_"))}
+    env |= {"TRIPCLICK_ENV": "local", "TRIPCLICK_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
+            "TRIPCLICK_KAFKA_PORT": broker.bootstrap_servers.rsplit(":", 1)[1], "TRIPCLICK_POSTGRES_URL": postgres.url,
+            "TRIPCLICK_LAKE_CATALOG_NAME": f"local_cluster_{uuid.uuid4().hex[:8]}",
+            "TRIPCLICK_SPARK_MASTER": f"spark://127.0.0.1:{spark_cluster.master_port}",
+            "TRIPCLICK_SPARK_WORKER_PYTHON": "/opt/venv/bin/python"}
+    before = spark_cluster.tasks_by_worker()
+    done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+                           "-m", "tripclick_assets.definitions", "--select", "*", "--partition", day],
+                          env=env, capture_output=True, text=True, timeout=900)
+    (tmp_path / "materialize.log").write_text(done.stdout + done.stderr)
+    causes = [line for line in done.stderr.splitlines() if "Caused by" in line or "Error" in line][:20]
+    assert done.returncode == 0, "\n".join(causes) + "\n" + done.stderr[-2000:]
+    ran = new_apps(before, spark_cluster.tasks_by_worker())
+    assert all(any(n > 0 for n in apps.values()) for apps in ran.values()), ran  # tasks on both workers
+    with psycopg.connect(postgres.url) as conn:
+        total = conn.execute("SELECT total_events FROM mart_daily_traffic WHERE event_date = %s", (day,)).fetchone()
+    assert total and total[0] > 1000
