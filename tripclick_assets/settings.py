@@ -242,13 +242,38 @@ def producers() -> dict:
     """DockerProducersResource: a producer container per web server."""
     return {
         "servers": producer_servers(),
-        "image": _env("TRIPCLICK_PRODUCER_IMAGE", "tripclick-producer"),
-        "tag": _required("TRIPCLICK_PRODUCER_TAG", "a release tag like 0.1.0, or the image digest sha256:..."),
+        **_producer_image(),
         "network_mode": _env("TRIPCLICK_PRODUCER_NETWORK", "host"),
         "source_dir": _env("TRIPCLICK_PRODUCER_SOURCE_DIR", "/data/logs"),
         "mounts": _list("TRIPCLICK_PRODUCER_MOUNTS"),
         "synthetic": {"enabled": _flag("TRIPCLICK_PRODUCER_SYNTHETIC")},
     }
+
+
+# The digest deploy/.env.example shows: a placeholder that names no image.
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+
+
+def _producer_image() -> dict:
+    """``TRIPCLICK_PRODUCER_IMAGE`` by digest, ``[registry/]name[:tag]@sha256:<64 hex>``: image and tag fields.
+
+    A tag (or ``latest``) can be moved to other content, so production refuses it. The digest is the
+    repository digest of an image pulled from a registry, or the image ID of one moved with
+    ``docker save | docker load`` (the resource accepts either; it never pulls).
+    """
+    name = "TRIPCLICK_PRODUCER_IMAGE"
+    example = "registry.example.internal/tripclick-producer@sha256:<64 hex>, deploy/README.md section 0"
+    ref = _required(name, f"the producer image by digest, e.g. {example}")
+    match = re.fullmatch(r"([a-z0-9][a-z0-9._/:-]*)@(sha256:[0-9a-f]{64})", ref)
+    if not match:
+        raise SettingsError(f"{name} must name the image by digest (e.g. {example}): a tag or latest can be moved "
+                            f"to other content; got {ref!r}")
+    if match.group(2) == PLACEHOLDER_DIGEST:
+        raise SettingsError(f"{name} still holds the placeholder digest of deploy/.env.example ({ref}): set the "
+                            "digest of the producer image on the web servers (deploy/README.md section 0)")
+    repository, _, last = match.group(1).rpartition("/")
+    image = f"{repository}/{last.split(':')[0]}" if repository else last.split(":")[0]  # a tag beside it: dropped
+    return {"image": image, "tag": match.group(2)}
 
 
 def spark_ssh() -> dict:

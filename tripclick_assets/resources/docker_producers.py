@@ -3,6 +3,10 @@
 Every server's container starts at once; their stdout/stderr are streamed into the run
 (Dagster Pipes messages are taken out of the stream, every other line goes to the run log
 at DEBUG); each container is removed when it ends, fails, or the run is terminated.
+
+A container outlives an orchestrator that dies (SIGKILL, OOM, a lost host) and keeps sending.
+Containers are labelled with their topic, days and orchestrating process, so the next producer
+step of those days stops such leftovers on every server before it starts its own (the fence).
 """
 
 import contextlib
@@ -11,6 +15,7 @@ import json
 import os
 import queue
 import re
+import socket
 import tarfile
 import tempfile
 import threading
@@ -133,12 +138,19 @@ def _pump(container, index: int, stream: str, lines: queue.Queue) -> None:
         lines.put((index, stream, None))
 
 
+def _repository(reference: str) -> str:
+    """``registry:5000/team/name:tag`` -> ``registry:5000/team/name`` (no tag, no digest)."""
+    name = reference.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
 class DockerProducersResource(ProducersResource):
     """Web-server producers as containers on each server's Docker Engine (TLS), reporting through Dagster Pipes."""
 
     servers: list[DockerServer] = Field(description="one entry per web server")
     image: str = Field(default="tripclick-producer", description="built from deploy/producer/Dockerfile")
-    tag: str = Field(description="a release tag (0.1.0) or the image digest (sha256:...); never pulled")
+    tag: str = Field(description="the image digest (sha256:..., production) or a tag (0.1.0); never pulled")
     secrets_dir: str = Field(default="/run/tripclick-secrets",
                              description="where the Kafka secrets are written in the container (files, 0400)")
     container_uid: int = Field(default=10001, ge=0, description="the image's user (deploy/producer/Dockerfile)")
@@ -164,13 +176,50 @@ class DockerProducersResource(ProducersResource):
     @classmethod
     def _tag_pinned(cls, value: str) -> str:
         if not re.fullmatch(r"sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", value or ""):
-            raise ValueError(f"producers.tag (TRIPCLICK_PRODUCER_TAG) must be a tag or sha256:<64 hex>, got {value!r}")
+            raise ValueError(f"producers.tag (the digest of TRIPCLICK_PRODUCER_IMAGE) must be sha256:<64 hex> "
+                             f"or a tag, got {value!r}")
         return value
 
     @property
     def image_ref(self) -> str:
         """``image:tag``, or ``image@sha256:...`` for a digest (the content itself is pinned)."""
         return f"{self.image}@{self.tag}" if self.tag.startswith("sha256:") else f"{self.image}:{self.tag}"
+
+    def present_image(self, client, server: DockerServer) -> str:
+        """What this server's container is created from: the image already there, never pulled.
+
+        A digest names the content two ways, and either is accepted: the repository digest an image
+        pulled from a registry carries (``docker inspect --format '{{index .RepoDigests 0}}'``), or the
+        image ID, which ``docker save | docker load`` keeps (``docker inspect --format '{{.Id}}'``; the
+        image must then also carry this repository's name). The container is created from the image
+        ID found, so what runs is what was checked. Raises a non-retried Failure when it is absent.
+        """
+        import docker.errors
+
+        ref = self.image_ref
+        found = None
+        try:
+            found = client.images.get(ref)  # a tag, or a repository digest
+        except docker.errors.ImageNotFound:
+            if self.tag.startswith("sha256:"):
+                try:
+                    by_id = client.images.get(self.tag)  # the full 64-hex image ID: an exact match only
+                except docker.errors.ImageNotFound:
+                    by_id = None
+                if by_id is not None and by_id.id == self.tag:
+                    if _repository(self.image) not in {_repository(t) for t in by_id.tags}:
+                        raise dg.Failure(
+                            f"image {self.tag} on {server.name} ({server.base_url}) is not {_repository(self.image)} "
+                            f"(its tags: {', '.join(by_id.tags) or 'none'}); refusing to run it", allow_retries=False,
+                        ) from None
+                    found = by_id
+        if found is None:
+            raise dg.Failure(
+                f"image {ref} is not on {server.name} ({server.base_url}); it is never pulled. Load the "
+                "image built from deploy/producer/Dockerfile there (docker load, or docker pull by digest as "
+                "an operator), then rerun.", allow_retries=False,
+            )
+        return found.id if self.tag.startswith("sha256:") else ref
 
     def secret_files(self, security_env: dict[str, str]) -> tuple[dict[str, str], bytes | None]:
         """The container's Kafka environment without its secrets, and a tar of those secrets as files.
@@ -218,18 +267,23 @@ class DockerProducersResource(ProducersResource):
         """Runs every server's producer container for ``days`` at once; returns their summaries."""
         image = self.image_ref
         run_tag = f"{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
+        labels = producer_labels(context.run.run_id, kafka, days)
         running: list[_Container] = []
         with contextlib.ExitStack() as stack:  # clients, PEM files and Pipes sessions
+            clients = [docker_client(server, stack, context.log, self.api_timeout_s, self.api_version)
+                       for server in self.servers]
+            for server, client in zip(self.servers, clients):  # before any of this step's containers starts
+                fence_leftover_containers(client, server.name, labels, log=context.log, stop_timeout=self.stop_timeout_s)
             try:
-                for index, server in enumerate(self.servers):
-                    client = docker_client(server, stack, context.log, self.api_timeout_s, self.api_version)
+                for index, (server, client) in enumerate(zip(self.servers, clients)):
                     reader = PipesLineReader()
                     session = stack.enter_context(dg.open_pipes_session(context, dg.PipesEnvContextInjector(), reader))
                     security, secrets = self.secret_files(kafka.security_env())
                     env = {**security, **self.environment, **session.get_bootstrap_env_vars()}
                     args = self.producer_args(days, index, kafka, mode, speedup)
                     name = f"tripclick-producer-{server.name}-{run_tag}"
-                    container = self._start(client, server, image, name, args, env, context, secrets)
+                    container = self._start(client, server, image, name, args, env, context, secrets,
+                                            {**labels, "tripclick.server": server.name})
                     running.append(_Container(server, container, reader, session, self.log_tail_lines, context.log))
                 self._stream(running)
                 return self._finish(running)
@@ -237,22 +291,14 @@ class DockerProducersResource(ProducersResource):
                 self._remove_all(running, context.log)
 
     def _start(self, client, server: DockerServer, image: str, name: str, args: list[str], env: dict, context,
-               secrets: bytes | None = None):
-        import docker.errors
-
+               secrets: bytes | None = None, labels: dict[str, str] | None = None):
         kwargs = dict(
             image=image, command=args, name=name, environment=env, network_mode=self.network_mode,
             volumes=list(self.mounts), detach=True, init=True,  # tini as PID 1: SIGTERM stops the producer
-            labels={"tripclick.run_id": context.run.run_id, "tripclick.server": server.name},
+            labels=labels or {"tripclick.run_id": context.run.run_id, "tripclick.server": server.name},
         )
-        try:
-            client.images.get(image)  # never pulled: only an image already on the server runs
-        except docker.errors.ImageNotFound:
-            raise dg.Failure(
-                f"image {image} is not on {server.name} ({server.base_url}); it is never pulled. Load the "
-                "image built from deploy/producer/Dockerfile there (docker load, or docker pull by digest as "
-                "an operator), then rerun.", allow_retries=False,
-            ) from None
+        # never pulled: only an image already on the server runs (containers.create does not pull either)
+        kwargs["image"] = self.present_image(client, server)
         container = client.containers.create(**kwargs)
         if secrets is not None:
             try:  # before start: the producer finds its credentials when it starts
@@ -312,3 +358,80 @@ class DockerProducersResource(ProducersResource):
                 pass
             except Exception as exc:  # noqa: BLE001 - one server's trouble must not keep the others running
                 log.error(f"could not remove producer container {run.container.name} on {run.server.name}: {exc}")
+
+
+# --- the fence: leftover producer containers of the same days ----------------------------------
+
+_ACTIVE = ("created", "running", "restarting", "paused")
+
+
+def orchestrator_token() -> str:
+    """``host/pid/start ticks`` of this process: the orchestrator a container's label names."""
+    from tripclick_assets.services._process import start_ticks
+
+    return f"{socket.gethostname()}/{os.getpid()}/{start_ticks(os.getpid())}"
+
+
+def orchestrator_alive(token: str | None) -> bool:
+    """Whether the process a label names still runs. Another host's process cannot be seen: False."""
+    from tripclick_assets.services._process import same_process_alive
+
+    try:
+        host, pid, started = (token or "").split("/")
+        pid_number, started_ticks = int(pid), (None if started == "None" else int(started))
+    except ValueError:
+        return False
+    return host == socket.gethostname() and same_process_alive(pid_number, started_ticks)
+
+
+def producer_labels(run_id: str, kafka: KafkaResource, days: list[date]) -> dict[str, str]:
+    """What a producer container is labelled with: whose it is and which offsets it writes."""
+    return {"tripclick.role": "producer", "tripclick.run_id": run_id, "tripclick.topic": kafka.topic,
+            "tripclick.kafka": kafka.bootstrap_servers, "tripclick.first_day": days[0].isoformat(),
+            "tripclick.last_day": days[-1].isoformat(), "tripclick.orchestrator": orchestrator_token()}
+
+
+def fence_leftover_containers(client, server: str, labels: dict[str, str], *, log, stop_timeout: int = 10) -> list[str]:
+    """Stops and removes this server's producer containers of the same topic and days left by another step.
+
+    ``labels``: this step's (:func:`producer_labels`). A container of the same Kafka topic whose
+    days overlap is a leftover when its orchestrating process is gone (or on another host, where it
+    cannot be seen; the run queue runs one run per partition at a time) or is this very process (an
+    earlier attempt of this step): stopped and removed. One whose orchestrator still runs here
+    belongs to a step running at the same time and is left alone (its records show in bronze as
+    repeated deliveries). Returns the names of the containers removed.
+    """
+    import docker.errors
+
+    topic, kafka = labels["tripclick.topic"], labels["tripclick.kafka"]
+    first, last = labels["tripclick.first_day"], labels["tripclick.last_day"]
+    removed = []
+    # The low-level list: containers.list() inspects each one, which fails if it is removed meanwhile.
+    for entry in client.api.containers(all=True, filters={"label": [f"tripclick.topic={topic}"]}):
+        theirs = entry.get("Labels") or {}
+        if theirs.get("tripclick.kafka") != kafka or not theirs.get("tripclick.first_day"):
+            continue
+        if theirs["tripclick.first_day"] > last or first > theirs.get("tripclick.last_day", ""):
+            continue
+        owner = theirs.get("tripclick.orchestrator")
+        active = entry.get("State") in _ACTIVE
+        name = (entry.get("Names") or [entry["Id"][:12]])[0].lstrip("/")
+        what = (f"producer container {name} on {server} (days {theirs['tripclick.first_day']}.."
+                f"{theirs.get('tripclick.last_day')}, run {theirs.get('tripclick.run_id')})")
+        if owner != labels["tripclick.orchestrator"] and orchestrator_alive(owner):
+            if active:
+                log.warning(f"{what} belongs to a step still running here: left alone; records both send into "
+                            "the same ranges show as repeated deliveries")
+            continue
+        try:
+            if active:
+                whose = ("an earlier attempt of this step left it" if owner == labels["tripclick.orchestrator"]
+                         else f"its orchestrator {owner} is gone")
+                log.warning(f"fencing {what}: {whose} but it still sends into {topic}; stopping it before this "
+                            "step produces")
+                client.api.stop(entry["Id"], timeout=stop_timeout)
+            client.api.remove_container(entry["Id"], force=True)
+        except docker.errors.NotFound:
+            pass  # removed meanwhile
+        removed.append(name)
+    return removed

@@ -75,3 +75,9 @@ class KafkaResource(dg.ConfigurableResource):
             self.client_config(), (self.topic, self.dlq_topic), partitions=self.partitions,
             replication_factor=self.replication_factor, timeout=timeout,
         )
+
+    def topic_id(self, timeout: float = 10.0) -> str | None:
+        """The main topic's id (``lib.kafka.topics.topic_id``): what its offset ranges are bound to."""
+        from tripclick_assets.lib.kafka.topics import topic_id
+
+        return topic_id(self.client_config(), self.topic, timeout=timeout)

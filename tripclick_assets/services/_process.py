@@ -72,6 +72,26 @@ def is_alive(pid: int | None) -> bool:
     return True
 
 
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat`` field 22); None if unknown.
+
+    A pid and its start time name one process: a recycled pid has another start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def same_process_alive(pid: int | None, started: int | None) -> bool:
+    """True when ``pid`` runs and is the process that started at ``started`` (not a recycled pid)."""
+    return is_alive(pid) and (started is None or start_ticks(pid) in (None, started))
+
+
 def cmdline(pid: int) -> list[str]:
     """The argv of ``pid`` (empty when unknown)."""
     try:

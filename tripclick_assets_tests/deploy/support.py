@@ -162,12 +162,18 @@ SECRET_NAME = re.compile(r"(PASSWORD|SECRET(?!S_DIR)|TOKEN|WEBHOOK|PRIVATE)", re
 GENERATED = {"KAFKA_CLUSTER_ID"}
 
 
+# The digest .env.example shows for every image: a placeholder the operator replaces (settings refuse it).
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+DUMMY_DIGEST = "sha256:" + "d" * 64
+
+
 def dummy_env(example: dict[str, str] | None = None) -> dict[str, str]:
     """.env.example as an operator fills it: every empty secret (and generated id) gets a URL-safe
-    dummy; other empty settings are optional and stay empty."""
+    dummy, every placeholder image digest a dummy digest; other empty settings are optional and stay empty."""
     example = parse_env_file() if example is None else example
     return {
-        key: value or (f"dummy-{key.lower().replace('_', '-')}" if SECRET_NAME.search(key) or key in GENERATED else "")
+        key: value.replace(PLACEHOLDER_DIGEST, DUMMY_DIGEST)
+        or (f"dummy-{key.lower().replace('_', '-')}" if SECRET_NAME.search(key) or key in GENERATED else "")
         for key, value in example.items()
     }
 

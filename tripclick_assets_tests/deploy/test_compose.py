@@ -162,6 +162,51 @@ def test_keys_are_mounted_read_only(example):
                     assert volume.endswith(":ro"), f"{path}: {name} mounts {volume} writable"
 
 
+# --- images by digest --------------------------------------------------------------------
+
+DIGEST_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}")
+
+
+def image_variables() -> dict[str, set[str]]:
+    """Each compose file -> the variables its services' ``image:`` come from (each exactly one ``${VAR:?...}``)."""
+    found = {}
+    for path in COMPOSE_FILES:
+        raw = yaml.safe_load(path.read_text())
+        anchors = [v for k, v in raw.items() if k.startswith("x-") and isinstance(v, dict)]
+        names = set()
+        for where, service in [*raw["services"].items(), *(("anchor", a) for a in anchors)]:
+            assert "build" not in service, f"{path}: {where} builds on the host; images arrive pushed and pinned by digest"
+            if "image" not in service:
+                continue
+            match = re.fullmatch(r"\$\{(\w+):\?[^}]+\}", service["image"])
+            assert match, f"{path}: {where}'s image {service['image']!r} must be one required variable (no tag default)"
+            names.add(match.group(1))
+        found[path.parent.name] = names
+    return found
+
+
+def test_images_are_referenced_by_digest(example):
+    """Every image a stack runs is `${VAR:?...}` and .env.example shows VAR as name@sha256:<64 hex>."""
+    variables = image_variables()
+    assert variables["dagster"] == {"DAGSTER_IMAGE", "DAGSTER_POSTGRES_IMAGE"}
+    assert variables["spark"] == {"SPARK_IMAGE"} and variables["kafka"] == {"KAFKA_IMAGE"}
+    assert variables["gold"] == {"SUPERSET_IMAGE", "GOLD_POSTGRES_IMAGE"}
+    for name in set().union(*variables.values()) | {"TRIPCLICK_PRODUCER_IMAGE"}:
+        assert DIGEST_REFERENCE.fullmatch(example[name]), f"{ENV_EXAMPLE}: {name}={example[name]!r} is not name@sha256:<64 hex>"
+        # a placeholder until the operator fills it in (deploy/README.md section 0), never a real-looking digest
+        assert example[name].endswith("@sha256:" + "0" * 64), f"{ENV_EXAMPLE}: {name} must show the placeholder digest"
+    assert not [k for k in example if k.endswith("_TAG")], "images are pinned by digest, not by tag variables"
+    for path in COMPOSE_FILES:
+        assert "latest" not in path.read_text(), f"{path} mentions latest"
+
+
+def test_an_unfilled_image_stops_the_stack(example):
+    for path in COMPOSE_FILES:
+        for name in image_variables()[path.parent.name]:
+            with pytest.raises(InterpolationError, match=name):
+                load_compose(path, {**dummy_env(example), name: ""})
+
+
 # --- stack specifics ---------------------------------------------------------------------
 
 def test_kafka_cluster_layout(example):

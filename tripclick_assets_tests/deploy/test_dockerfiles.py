@@ -3,13 +3,17 @@
 Parse checks (always): every instruction is a known one; each FROM names an ARG whose default
 is a pinned tag (or a stage); pip installs pin versions; nothing key-like is ADDed or COPYed;
 the Spark image's Python pins equal pyproject.toml's and its hadoop-aws matches the Hadoop
-client inside that PySpark; downloaded jars are checked against pinned digests, and the runbook
-(deploy/README.md §0) names those jars with the Dockerfile's versions, URLs and digests.
+client inside that PySpark; the s3a jars need their SHA-256 as build args (the download step runs
+here against a file:// repository: a missing or wrong digest fails it) and are checked against
+Maven Central's SHA-1 as well, and the runbook (deploy/README.md §0) names those jars with the
+Dockerfile's versions, URLs and digests. The hash-checked pip installs are
+tripclick_assets_tests/deploy/test_image_locks.py's.
 
 Builds: tripclick_assets_tests/remote/test_deploy_images.py builds the dagster and spark
 images (and the producer image) on the remote tests' dockerd, on a debootstrap Debian 12 base.
 """
 
+import hashlib
 import os
 import re
 import subprocess
@@ -133,6 +137,9 @@ def test_spark_image_hadoop_aws_matches_pyspark():
     assert args["HADOOP_VERSION"] == hadoop
     for name in ("HADOOP_AWS_SHA1", "AWS_SDK_BUNDLE_SHA1", "ANALYTICS_ACCELERATOR_SHA1"):
         assert re.fullmatch(r"[0-9a-f]{40}", args[name]), f"{name} is not a SHA-1 digest"
+    for name in ("HADOOP_AWS_SHA256", "AWS_SDK_BUNDLE_SHA256", "ANALYTICS_ACCELERATOR_SHA256"):
+        # no default until one is taken from the real jar: the build requires it (test_s3a_jars_...)
+        assert re.fullmatch(r"|[0-9a-f]{64}", args[name]), f"{name} is neither empty nor a SHA-256 digest"
     text = (DEPLOY / "spark" / "Dockerfile").read_text()
     assert "sha1sum -c" in text and "sha256sum -c" in text
     assert "hadoop-client-api-${HADOOP_VERSION}.jar" in text  # the build fails on a Hadoop mismatch
@@ -202,3 +209,73 @@ def test_the_runbook_names_the_spark_images_s3a_jars_as_the_dockerfile_pins_them
         assert sha1 == f"`{jar['sha1']}` (`{jar['sha1_arg']}`)", jar["file"]
         assert sha256 == (f"`{jar['sha256']}` (`{jar['sha256_arg']}`)" if jar["sha256"] else f"`{jar['sha256_arg']}`")
         assert f"`{jar['url']}`" in runbook, jar["url"]
+
+
+# --- the s3a download step, run here (sh, curl, sha256sum, sha1sum) against a file:// repository ---
+
+S3A_SHA256_ARGS = ("HADOOP_AWS_SHA256", "AWS_SDK_BUNDLE_SHA256", "ANALYTICS_ACCELERATOR_SHA256")
+
+
+@pytest.fixture
+def s3a_step(tmp_path):
+    """Runs the Dockerfile's s3a RUN with its ARG defaults, a fake SPARK_HOME and fake jars in a file:// repo."""
+    spark = DEPLOY / "spark" / "Dockerfile"
+    instructions = dockerfile_instructions(spark)
+    (command,) = [a for _, i, a in instructions if i == "RUN" and "need_sha256" in a]
+    defaults = {a.split("=")[0]: a.split("=", 1)[1] for _, i, a in instructions if i == "ARG" and "=" in a}
+    repo, home = tmp_path / "maven", tmp_path / "spark-home"
+    (home / "jars").mkdir(parents=True)
+    (home / "jars" / f"hadoop-client-api-{defaults['HADOOP_VERSION']}.jar").write_bytes(b"pyspark's client")
+    digests = {}
+    for jar in spark_s3a_jars():
+        path = repo / jar["url"].removeprefix(defaults["MAVEN_REPOSITORY"] + "/")
+        path.parent.mkdir(parents=True)
+        content = f"fake {jar['file']}".encode()
+        path.write_bytes(content)
+        digests[jar["sha1_arg"]] = hashlib.sha1(content).hexdigest()
+        digests[jar["sha256_arg"]] = hashlib.sha256(content).hexdigest()
+
+    def run(**overrides):
+        env = {"PATH": os.environ["PATH"], **defaults, "MAVEN_REPOSITORY": repo.as_uri(), "SPARK_HOME": str(home),
+               **overrides}
+        result = subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+        jars = sorted(p.name for p in (home / "jars").iterdir() if not p.name.startswith("hadoop-client-api"))
+        return result.returncode, result.stdout + result.stderr, jars
+
+    run.digests = digests
+    run.home = home
+    return run
+
+
+def test_s3a_jars_need_their_sha256_build_args(s3a_step):
+    sha1 = {k: v for k, v in s3a_step.digests.items() if k.endswith("_SHA1")}
+    code, output, jars = s3a_step(INSTALL_S3A_JARS="true", **sha1)
+    assert code != 0 and "needs --build-arg HADOOP_AWS_SHA256=" in output, output
+    assert jars == []  # refused before anything was downloaded
+    code, output, jars = s3a_step(INSTALL_S3A_JARS="true", **sha1, HADOOP_AWS_SHA256=s3a_step.digests["HADOOP_AWS_SHA256"])
+    assert code != 0 and "needs --build-arg AWS_SDK_BUNDLE_SHA256=" in output and jars == [], output
+    code, output, _ = s3a_step(INSTALL_S3A_JARS="true", **{**s3a_step.digests, "ANALYTICS_ACCELERATOR_SHA256": "abc"})
+    assert code != 0 and "needs --build-arg ANALYTICS_ACCELERATOR_SHA256=" in output, output
+
+
+def test_s3a_jars_are_checked_by_sha256_and_sha1(s3a_step):
+    code, output, jars = s3a_step(INSTALL_S3A_JARS="true", **s3a_step.digests)
+    assert code == 0, output
+    assert jars == sorted(jar["file"] for jar in spark_s3a_jars())
+    assert output.count(": OK") == 6  # each jar: sha256sum -c, then sha1sum -c
+    wrong_sha256 = {**s3a_step.digests, "AWS_SDK_BUNDLE_SHA256": "0" * 64}
+    code, output, _ = s3a_step(INSTALL_S3A_JARS="true", **wrong_sha256)
+    assert code != 0 and "bundle-" in output and "FAILED" in output, output
+    wrong_sha1 = {**s3a_step.digests, "HADOOP_AWS_SHA1": "0" * 40}
+    code, output, _ = s3a_step(INSTALL_S3A_JARS="true", **wrong_sha1)
+    assert code != 0 and "FAILED" in output, output
+
+
+def test_s3a_jars_off_builds_without_digests_and_other_values_fail(s3a_step):
+    code, output, jars = s3a_step(INSTALL_S3A_JARS="false")
+    assert code == 0 and "no s3a jars" in output and jars == [], output
+    code, output, _ = s3a_step(INSTALL_S3A_JARS="yes", **s3a_step.digests)
+    assert code != 0 and "INSTALL_S3A_JARS must be true or false" in output, output
+    (s3a_step.home / "jars" / "hadoop-client-api-3.5.0.jar").rename(s3a_step.home / "jars" / "hadoop-client-api-3.4.1.jar")
+    code, output, _ = s3a_step(INSTALL_S3A_JARS="false")
+    assert code != 0 and "PySpark does not ship Hadoop 3.5.0" in output, output

@@ -253,6 +253,9 @@ def producer_build_context(directory: Path) -> Path:
         shutil.copy(REPO / name, directory / name)
     shutil.copytree(REPO / "tripclick_assets", directory / "tripclick_assets",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for lock in ("deploy/build-tools.lock", "deploy/producer/requirements.lock"):  # the hash-checked installs
+        (directory / lock).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / lock, directory / lock)
     shutil.copy(REPO / "deploy" / "producer" / "Dockerfile", directory / "Dockerfile")
     return directory
 

@@ -58,8 +58,8 @@ def prod_environment(tmp_path, broker, postgres, dockerd, sshd) -> dict[str, str
         "TRIPCLICK_DOCKER_TLS_CA": str(tls["ca"]),
         "TRIPCLICK_DOCKER_TLS_CERT": str(tls["client_cert"]),
         "TRIPCLICK_DOCKER_TLS_KEY": tls["client_key"].read_text(),  # PEM text in the variable itself
-        "TRIPCLICK_PRODUCER_TAG": PRODUCER_TAG,
-        "TRIPCLICK_PRODUCER_IMAGE": PRODUCER_IMAGE,
+        # by digest, as production must: the built image's ID (what docker load keeps; no registry here)
+        "TRIPCLICK_PRODUCER_IMAGE": f"{PRODUCER_IMAGE}@{dockerd.client().images.get(f'{PRODUCER_IMAGE}:{PRODUCER_TAG}').id}",
         "TRIPCLICK_PRODUCER_SYNTHETIC": "true",  # no TripClick dump on these "web servers"
         "TRIPCLICK_SPARK_SSH_HOST": "127.0.0.1",
         "TRIPCLICK_SPARK_SSH_PORT": str(sshd.port),

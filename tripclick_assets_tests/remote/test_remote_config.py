@@ -21,7 +21,7 @@ BASE_ENV = {
     "TRIPCLICK_SPARK_SSH_HOST": "10.0.2.20",
     "TRIPCLICK_SPARK_SSH_USER": "ubuntu",
     "TRIPCLICK_SPARK_SSH_KEY": "/secure/spark_key.pem",
-    "TRIPCLICK_PRODUCER_TAG": "0.1.0",
+    "TRIPCLICK_PRODUCER_IMAGE": "registry.example.internal/tripclick-producer@sha256:" + "ab" * 32,
     "TRIPCLICK_POSTGRES_URL": "postgresql://gold:secret@10.0.2.30:5432/tripclick_gold",
 }
 
@@ -62,7 +62,13 @@ def test_prod_settings_read_the_topology(prod_env):
     ({"TRIPCLICK_PRODUCER_SYNTHETIC": "maybe"}, "TRIPCLICK_PRODUCER_SYNTHETIC must be true or false"),
     ({"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "set TRIPCLICK_KAFKA_ALLOW_PLAINTEXT=true to allow it"),
     ({"KAFKA_SECURITY_PROTOCOL": "sasl_plaintext"}, "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT sends records"),
-    ({"TRIPCLICK_PRODUCER_TAG": None}, "TRIPCLICK_PRODUCER_TAG is required"),
+    ({"TRIPCLICK_PRODUCER_IMAGE": None}, "TRIPCLICK_PRODUCER_IMAGE is required"),
+    # production names the producer image by digest: a tag, latest or no tag can be moved to other content
+    ({"TRIPCLICK_PRODUCER_IMAGE": "tripclick-producer:0.1.0"}, "TRIPCLICK_PRODUCER_IMAGE must name the image by digest"),
+    ({"TRIPCLICK_PRODUCER_IMAGE": "tripclick-producer:latest"}, "TRIPCLICK_PRODUCER_IMAGE must name the image by digest"),
+    ({"TRIPCLICK_PRODUCER_IMAGE": "tripclick-producer"}, "TRIPCLICK_PRODUCER_IMAGE must name the image by digest"),
+    ({"TRIPCLICK_PRODUCER_IMAGE": "tripclick-producer@sha256:abc"}, "TRIPCLICK_PRODUCER_IMAGE must name the image by digest"),
+    ({"TRIPCLICK_PRODUCER_IMAGE": "tripclick-producer@sha256:" + "0" * 64}, "TRIPCLICK_PRODUCER_IMAGE still holds the placeholder"),
 ])
 def test_bad_prod_settings_name_the_variable(prod_env, change, message):
     for name, value in change.items():
@@ -212,10 +218,23 @@ def test_kafka_secrets_reach_the_container_as_files_not_environment(tmp_path):
     assert config["sasl.password"] == "S3CR3T-pw" and config["sasl.username"] == "tripclick"
 
 
+@pytest.mark.parametrize("reference, image", [
+    ("registry.example.internal/tripclick-producer@sha256:" + "ab" * 32, "registry.example.internal/tripclick-producer"),
+    ("registry.example.internal:5000/team/tripclick-producer:0.1.0@sha256:" + "ab" * 32,
+     "registry.example.internal:5000/team/tripclick-producer"),  # a tag beside the digest: the digest decides
+    ("tripclick-producer@sha256:" + "ab" * 32, "tripclick-producer"),
+])
+def test_prod_names_the_producer_image_by_digest(prod_env, reference, image):
+    prod_env.setenv("TRIPCLICK_PRODUCER_IMAGE", reference)
+    producers = settings.prod_settings()["producers"]
+    assert (producers["image"], producers["tag"]) == (image, "sha256:" + "ab" * 32)
+    assert DockerProducersResource(**producers).image_ref == f"{image}@sha256:{'ab' * 32}"
+
+
 def test_the_producer_image_is_pinned_and_a_digest_is_referenced_by_content():
     server = [DockerServer(name="server0", base_url="unix:///x")]
     digest = "sha256:" + "ab" * 32
     assert DockerProducersResource(servers=server, tag=digest).image_ref == f"tripclick-producer@{digest}"
     assert DockerProducersResource(servers=server, tag="0.1.0").image_ref == "tripclick-producer:0.1.0"
-    with pytest.raises(Exception, match="TRIPCLICK_PRODUCER_TAG"):
+    with pytest.raises(Exception, match="TRIPCLICK_PRODUCER_IMAGE"):
         DockerProducersResource(servers=server, tag="sha256:short")

@@ -51,7 +51,9 @@ def merge_by_day(summaries: Iterable[Mapping]) -> dict[str, dict]:
     produced, acknowledged and quarantined (``quarantine_reasons``), ``other_days_lines`` (lines
     another day's replay accounts for) and ``other_servers_lines`` (summed over servers: each
     server skips the lines of the others' sessions); ``by_server`` has each server's own figures
-    (:func:`_server_figures`), ``servers`` its acknowledged count. ``synthetic`` is the
+    (:func:`_server_figures`), ``servers`` its acknowledged count; ``offset_ranges`` and
+    ``acknowledged_by_partition`` are each Kafka partition's ``[first, last]`` and acknowledged
+    count (fewer than ``last - first + 1`` when other records lie in between). ``synthetic`` is the
     generator's summary when a server generated the day's file in this run.
     """
     day_parts: dict[str, list[tuple[str, Mapping]]] = {}
@@ -72,6 +74,8 @@ def merge_by_day(summaries: Iterable[Mapping]) -> dict[str, dict]:
             "by_server": {server: _server_figures(day) for server, day in parts},
             "quarantine_reasons": merged["quarantine_reasons"],
             "offset_ranges": {p: [r["first"], r["last"]] for p, r in merged["partitions"].items()},
+            # what bronze must find in those ranges: the acknowledged records of each partition
+            "acknowledged_by_partition": {p: r["count"] for p, r in merged["partitions"].items()},
         }
         if key in synthetic:
             days[key]["synthetic"] = dict(synthetic[key])

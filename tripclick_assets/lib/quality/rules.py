@@ -90,6 +90,112 @@ def parsed_rows(bronze) -> int:
     return bronze.column("parse_error").null_count
 
 
+# --- Bronze: the acknowledged events, each found in the offset ranges (``tripclick_raw_logs`` figures) ---
+
+#: What names one produced event: the source line it came from and its dedup_key. Each line is
+#: produced by exactly one process of one server in a replay, so the producer's acknowledged
+#: records are distinct events; a row whose event is already there is a repeated delivery.
+DELIVERY_COLUMNS = ("kafka_partition", "source_file", "source_line", "dedup_key", "parse_error")
+REPRODUCE_THE_DAY = "Re-materialize the producer step (tripclick_raw_logs) for the day, then bronze_events"
+
+
+def delivery_figures(bronze) -> dict:
+    """A bronze day's parsed rows, distinct events and repeated deliveries, in all and per Kafka partition.
+
+    ``bronze``: the day's rows with :data:`DELIVERY_COLUMNS`. An event is a (source file, source
+    line, dedup_key): the same event delivered again (a producer process that died and was
+    replayed, a producer that kept sending into a later run's ranges) is one more row of it, which
+    silver removes by ``dedup_key``. A line repeated in the source is two events, as the producer
+    acknowledged two.
+    """
+    import pyarrow.compute as pc
+
+    parsed = bronze.filter(pc.is_null(bronze.column("parse_error"))).select(list(DELIVERY_COLUMNS[:4]))
+
+    def per_partition(table) -> dict[str, int]:
+        counts = table.group_by("kafka_partition").aggregate([("kafka_partition", "count")]).to_pylist()
+        return {str(r["kafka_partition"]): r["kafka_partition_count"] for r in counts}
+
+    rows = per_partition(parsed)
+    if _lines_unique(parsed):  # the usual day: no line twice, so every row is its own event
+        events, distinct = rows, parsed.num_rows
+    else:
+        events_table = parsed.group_by(list(DELIVERY_COLUMNS[:4])).aggregate([])
+        events, distinct = per_partition(events_table), events_table.num_rows
+    by_partition = {p: {"rows": rows[p], "events": events.get(p, 0)} for p in sorted(rows, key=int)}
+    return {"parsed_rows": parsed.num_rows, "events": distinct,
+            "repeated_deliveries": parsed.num_rows - distinct, "by_partition": by_partition}
+
+
+def _lines_unique(parsed) -> bool:
+    """Whether no (partition, source file, source line) occurs twice: one int64 key per row, hashed once.
+
+    False also when a value does not fit the key (nulls, huge line numbers): the caller then counts
+    the events exactly, which costs a multi-column group-by only on such days.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if parsed.num_rows == 0:
+        return True
+    partition, line = parsed.column("kafka_partition"), parsed.column("source_line")
+    files = pc.dictionary_encode(parsed.column("source_file")).combine_chunks()
+    if partition.null_count or line.null_count or files.null_count or len(files.dictionary) >= 1 << 10:
+        return False
+    if pc.min(partition).as_py() < 0 or pc.max(partition).as_py() >= 1 << 10:
+        return False
+    if pc.min(line).as_py() < 0 or pc.max(line).as_py() >= 1 << 40:
+        return False
+    key = (partition.to_numpy().astype(np.int64) << 54) | (files.indices.to_numpy().astype(np.int64) << 44)
+    key |= line.to_numpy()
+    key.sort()  # a sort beats Arrow's hash-based unique on a million int64
+    return not bool((key[1:] == key[:-1]).any())
+
+
+def deliveries_match(figures: dict, produced: dict | None) -> Verdict:
+    """Every event the producer acknowledged is in bronze, nothing else; repeated deliveries warn.
+
+    ``figures``: :func:`delivery_figures` of the day; ``produced``: the latest
+    ``tripclick_raw_logs`` metadata of the day (``acknowledged`` and, per Kafka partition,
+    ``acknowledged_by_partition``; an older materialization without it is compared per day).
+    Events per partition = acknowledged: passes, or with repeated deliveries fails with WARN
+    (silver keeps one per dedup_key; nothing is blocked). Fewer (missing) or more (unexpected)
+    events on any partition: ERROR, the records at the recorded offsets are not the ones the
+    producer acknowledged.
+    """
+    missing = _missing_figures(produced, ("acknowledged",))
+    if missing is not None:
+        return Verdict(False, missing.description, {**missing.metadata, "parsed_bronze_rows": figures["parsed_rows"]})
+    acknowledged = int(produced["acknowledged"])
+    by_partition = produced.get("acknowledged_by_partition")
+    if by_partition is None:  # recorded before the producer counted per partition
+        expected, found = {"all": acknowledged}, {"all": figures["events"]}
+    else:
+        expected = {str(p): int(n) for p, n in by_partition.items()}
+        found = {p: f["events"] for p, f in figures["by_partition"].items()}
+    gaps = {p: found.get(p, 0) - expected.get(p, 0) for p in sorted(set(expected) | set(found), key=lambda p: int(p) if p.isdigit() else -1)
+            if found.get(p, 0) != expected.get(p, 0)}
+    missing_events = -sum(n for n in gaps.values() if n < 0)
+    unexpected_events = sum(n for n in gaps.values() if n > 0)
+    repeats, parsed = figures["repeated_deliveries"], figures["parsed_rows"]
+    metadata = {"parsed_bronze_rows": parsed, "acknowledged": acknowledged, "events": figures["events"],
+                "repeated_deliveries": repeats, "missing_events": missing_events,
+                "unexpected_events": unexpected_events, "by_partition": figures["by_partition"],
+                "acknowledged_by_partition": by_partition}
+    if gaps:
+        where = ", ".join(f"partition {p}: {found.get(p, 0)} events for {expected.get(p, 0)} acknowledged"
+                          for p in gaps) if by_partition is not None else f"{figures['events']} events"
+        return Verdict(False, f"{missing_events} acknowledged event(s) missing and {unexpected_events} unexpected "
+                              f"event(s) in the day's offset ranges ({where}): the records at those offsets are not "
+                              f"the ones the producer acknowledged. {REPRODUCE_THE_DAY}", metadata)
+    text = f"parsed bronze rows {parsed} = {acknowledged} acknowledged events"
+    if not repeats:
+        return Verdict(True, text, metadata)
+    return Verdict(False, f"{text} + {repeats} repeated deliveries of them (the same events delivered again, "
+                          "e.g. a producer process that died and was replayed; silver keeps one per dedup_key)",
+                   metadata, severity="WARN")
+
+
 def area_counts(silver) -> Counter:
     """Silver events per canonical clinical area (each event counts once per area it carries)."""
     counts: Counter = Counter()
