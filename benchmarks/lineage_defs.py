@@ -39,7 +39,10 @@ def bench_resources(workdir: Path, bootstrap_servers: str, postgres_url: str, to
         "producers": LocalProducersResource(logs_dir=str(Path(workdir) / "logs"), synthetic=SyntheticSource()),
         "lake": LakeResource(root=str(Path(workdir) / "lake"), catalog_uri=postgres_url,  # catalog per workdir
                              catalog_name="bench_" + Path(workdir).name.replace("-", "_")[-20:]),
-        "spark": LocalSparkResource(class_archive=str(local_settings().spark_class_archive)),
+        # BENCH_SPARK_MASTER=spark://...: the same jobs on a standalone cluster (benchmarks/cluster.py)
+        "spark": LocalSparkResource(master=os.environ.get("BENCH_SPARK_MASTER", "local[*]"),
+                                    worker_python=os.environ.get("BENCH_SPARK_WORKER_PYTHON") or None,
+                                    class_archive=str(local_settings().spark_class_archive)),
         "postgres": PostgresResource(url=postgres_url),
     }
 
