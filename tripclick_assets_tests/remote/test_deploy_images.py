@@ -2,10 +2,11 @@
 
 Debian packages and PyPI are fetched during the build as in production. Maven Central does
 not resolve from this machine, so the Spark image is built without its s3a jars
-(INSTALL_S3A_JARS=false; its Dockerfile still checks PySpark's Hadoop client version, and the
-jar digests are parse-checked). The producer image is built by the ``producer_image`` fixture. Superset, Kafka and PostgreSQL images
-derive from Docker Hub images that cannot be made here, so those Dockerfiles are parse-checked
-only (tripclick_assets_tests/deploy/test_dockerfiles.py).
+(INSTALL_S3A_JARS=false; its Dockerfile still checks PySpark's Hadoop client version, and its s3a
+step is run against a local file:// repository in tripclick_assets_tests/deploy/test_dockerfiles.py).
+The producer image is built by the ``producer_image`` fixture; the Spark cluster tests run the Spark
+image for real (test_spark_cluster.py). Superset, Kafka and PostgreSQL images derive from Docker Hub
+images that cannot be made here, so those Dockerfiles are parse-checked only.
 """
 
 import pytest
