@@ -133,3 +133,53 @@ def test_terminating_the_run_stops_and_removes_the_containers(dockerd, producer_
     assert child.returncode != 0
     assert containers_of(dockerd) == [], log.read_text()[-3000:]
     assert "stopping producer container tripclick-producer-server0-" in log.read_text()
+
+
+def test_containers_left_by_a_sigkilled_run_worker_are_fenced_at_the_next_step_start(
+    dockerd, producer_image, broker, tmp_path
+):
+    """The run worker dies without a word (SIGKILL): its producer containers keep sending into the day's
+    offsets until the next producer step of that day stops them, before it produces."""
+    day, topic = "2016-03-02", "rx_docker_fenced"
+    servers = [docker_server(dockerd, name).model_dump() for name in ("server0", "server1")]
+    spec = {
+        "kind": "docker", "bootstrap_servers": broker.bootstrap_servers, "topic": topic,
+        "partition": day, "mode": "realtime", "speedup": 1.0,  # real time: a day would take a day
+        "producers": {"servers": servers, "image": PRODUCER_IMAGE, "tag": PRODUCER_TAG,
+                      "synthetic": SYNTHETIC.model_dump()},
+    }
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "tripclick_assets_tests.remote.probes", json.dumps(spec)],
+                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        try:
+            wait_for(lambda: len([c for c in containers_of(dockerd) if c["State"] == "running"]) == 2, 120,
+                     "both producer containers running")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the worker's log:\n{log.read_text()[-4000:]}") from None
+        leftovers = {c["Id"] for c in containers_of(dockerd)}
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        time.sleep(2)
+        assert {c["Id"] for c in containers_of(dockerd) if c["State"] == "running"} == leftovers  # still sending
+
+        producers = DockerProducersResource(servers=[docker_server(dockerd, n) for n in ("server0", "server1")],
+                                            image=PRODUCER_IMAGE, tag=PRODUCER_TAG, synthetic=SYNTHETIC)
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([tripclick_raw_logs], instance=instance, partition_key=day,
+                                    resources={"kafka": kafka_for(broker, topic), "producers": producers})
+            logs = [e.message for e in instance.all_logs(result.run_id) if e.message]
+        assert result.success
+        fenced = [m for m in logs if m.startswith("fencing producer container ")]
+        assert len(fenced) == 2 and all("is gone" in m for m in fenced), fenced
+        assert not leftovers & {c["Id"] for c in containers_of(dockerd)}  # stopped and removed
+        counts = per_server(result)
+        assert counts["acknowledged"] + counts["quarantined"] > 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        for container in containers_of(dockerd):
+            dockerd.client().api.remove_container(container["Id"], force=True)
+    assert containers_of(dockerd) == []
