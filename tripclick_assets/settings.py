@@ -110,7 +110,7 @@ class LocalSettings:
     postgres_port: int
     postgres_url: str | None  # an existing server: no embedded PostgreSQL is started
     spark_master: str
-    spark_worker_python: str | None  # the executors' interpreter on a standalone cluster
+    spark_worker_python: str | None = None  # the executors' interpreter on a standalone cluster
 
     @property
     def logs_dir(self) -> Path:
