@@ -103,24 +103,32 @@ def test_the_tls_port_refuses_a_client_without_a_certificate(dockerd, producer_i
     assert containers_of(dockerd) == []
 
 
-def test_terminating_the_run_stops_and_removes_the_containers(dockerd, producer_image, broker, tmp_path):
+def start_realtime_producers(dockerd, broker, topic: str, day: str, log) -> subprocess.Popen:
+    """A run worker of its own replaying ``day`` in real time on both servers, once both containers run."""
     servers = [docker_server(dockerd, name).model_dump() for name in ("server0", "server1")]
     spec = {
-        "kind": "docker", "bootstrap_servers": broker.bootstrap_servers, "topic": "rx_docker_terminated",
-        "partition": DAY, "mode": "realtime", "speedup": 1.0,  # real time: a day would take a day
+        "kind": "docker", "bootstrap_servers": broker.bootstrap_servers, "topic": topic,
+        "partition": day, "mode": "realtime", "speedup": 1.0,  # real time: a day would take a day
         "producers": {"servers": servers, "image": PRODUCER_IMAGE, "tag": PRODUCER_TAG,
                       "synthetic": SYNTHETIC.model_dump()},
     }
-    log = tmp_path / "child.log"
     with open(log, "wb") as out:
         child = subprocess.Popen([sys.executable, "-m", "tripclick_assets_tests.remote.probes", json.dumps(spec)],
                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        try:
-            wait_for(lambda: len([c for c in containers_of(dockerd) if c["State"] == "running"]) == 2, 120,
-                     "both producer containers running")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; the run's log:\n{log.read_text()[-4000:]}") from None
+        wait_for(lambda: len([c for c in containers_of(dockerd) if c["State"] == "running"]) == 2, 120,
+                 "both producer containers running")
+    except AssertionError as exc:
+        child.kill()
+        child.wait()
+        raise AssertionError(f"{exc}; the run's log:\n{log.read_text()[-4000:]}") from None
+    return child
+
+
+def test_terminating_the_run_stops_and_removes_the_containers(dockerd, producer_image, broker, tmp_path):
+    log = tmp_path / "child.log"
+    child = start_realtime_producers(dockerd, broker, "rx_docker_terminated", DAY, log)
+    try:
         time.sleep(2)  # well into the replay
         os.kill(child.pid, signal.SIGINT)  # what Dagster sends a step when the run is terminated
         child.wait(timeout=90)
@@ -141,23 +149,9 @@ def test_containers_left_by_a_sigkilled_run_worker_are_fenced_at_the_next_step_s
     """The run worker dies without a word (SIGKILL): its producer containers keep sending into the day's
     offsets until the next producer step of that day stops them, before it produces."""
     day, topic = "2016-03-02", "rx_docker_fenced"
-    servers = [docker_server(dockerd, name).model_dump() for name in ("server0", "server1")]
-    spec = {
-        "kind": "docker", "bootstrap_servers": broker.bootstrap_servers, "topic": topic,
-        "partition": day, "mode": "realtime", "speedup": 1.0,  # real time: a day would take a day
-        "producers": {"servers": servers, "image": PRODUCER_IMAGE, "tag": PRODUCER_TAG,
-                      "synthetic": SYNTHETIC.model_dump()},
-    }
     log = tmp_path / "worker.log"
-    with open(log, "wb") as out:
-        worker = subprocess.Popen([sys.executable, "-m", "tripclick_assets_tests.remote.probes", json.dumps(spec)],
-                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = start_realtime_producers(dockerd, broker, topic, day, log)
     try:
-        try:
-            wait_for(lambda: len([c for c in containers_of(dockerd) if c["State"] == "running"]) == 2, 120,
-                     "both producer containers running")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; the worker's log:\n{log.read_text()[-4000:]}") from None
         leftovers = {c["Id"] for c in containers_of(dockerd)}
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
